@@ -1,0 +1,39 @@
+# The two commands of the quick start: `make demo` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest services bench clean
+
+$(BIN)/python:
+	scripts/ensure-venv.sh $(PYTHON) $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/silentgw demo
+
+services:
+	scripts/ensure-services.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check silentgw tests bench
+	$(BIN)/ruff format --check silentgw tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) services
+	$(BIN)/pytest
+
+test: $(STAMP) services lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/epc_decode.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

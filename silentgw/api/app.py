@@ -1,0 +1,69 @@
+"""The FastAPI application: ``create_app(settings)`` wires the routes, errors and the database for one gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from silentgw import __version__
+from silentgw.api import problems
+from silentgw.api.routes import devices, epc, health, locations, members, products, zones
+from silentgw.gateway.config import Settings
+from silentgw.gateway.store.database import connect
+
+__all__ = ["create_app"]
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """The API for ``settings``; pass ``engine`` to share one the caller owns (it is then not disposed here)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = engine is None
+        app.state.engine = engine if engine is not None else connect(settings.database_url)
+        app.state.sessions = sessionmaker(app.state.engine, expire_on_commit=False)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="silentgw",
+        version=__version__,
+        summary="Silent-commerce inventory gateway: catalog, stock, devices and members.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    app.include_router(health.router)
+    for module in (products, locations, zones, devices, members, epc):
+        app.include_router(module.router, prefix=API_PREFIX, responses=problems.PROBLEM_RESPONSES)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error response described as the problem+json it really is."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.startswith(("4", "5")):
+                    response["content"] = {problems.MEDIA_TYPE: {"schema": problem_ref}}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    app.openapi_schema = schema
+    return schema

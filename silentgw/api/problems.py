@@ -1,0 +1,130 @@
+"""Errors as ``application/problem+json`` (RFC 9457): the one place where conditions become HTTP status codes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from silentgw.gateway.catalog import (
+    CatalogError,
+    Conflict,
+    InUse,
+    InvalidCursor,
+    InvalidValue,
+    NotFound,
+    UnknownReference,
+)
+from silentgw.gateway.store.database import StoreUnavailable
+
+__all__ = ["PROBLEM_RESPONSES", "FieldError", "Problem", "install"]
+
+logger = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """One input that was wrong: where it is (``body.gtin``, ``query.limit``) and what is wrong with it."""
+
+    field: str = Field(examples=["body.gtin"])
+    message: str = Field(examples=["GTIN check digit should be 5"])
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    type: str = Field(default="about:blank", examples=["urn:silentgw:problem:validation"])
+    title: str = Field(examples=["Request is not valid"])
+    status: int = Field(examples=[422])
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] = Field(default_factory=list, description="The fields at fault, if any.")
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "model": Problem, "content": {MEDIA_TYPE: {}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _problem_response("Not found"),
+    409: _problem_response("Conflicts with an existing record, or still in use"),
+    422: _problem_response("The request is not valid; `errors` names each field at fault"),
+}
+"""The problem responses every resource route can give, for the OpenAPI document."""
+
+_CATALOG_STATUS: dict[type[CatalogError], tuple[int, str, str]] = {
+    NotFound: (404, "not-found", "Not found"),
+    Conflict: (409, "conflict", "Conflicts with an existing record"),
+    InUse: (409, "in-use", "Still in use"),
+    UnknownReference: (422, "unknown-reference", "Refers to something that does not exist"),
+    InvalidValue: (422, "invalid-value", "Request is not valid"),
+    InvalidCursor: (422, "invalid-cursor", "Invalid cursor"),
+}
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    slug: str | None = None,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+) -> JSONResponse:
+    """A problem+json response for ``request``."""
+    body = Problem(
+        type=f"urn:silentgw:problem:{slug}" if slug else "about:blank",
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=errors or [],
+    )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=MEDIA_TYPE)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(field=".".join(str(p) for p in e["loc"]), message=str(e["msg"]).removeprefix("Value error, "))
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return problem(request, status=422, title="Request is not valid", slug="validation", detail=detail, errors=errors)
+
+
+async def _on_catalog(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CatalogError)
+    status, slug, title = next(v for k, v in _CATALOG_STATUS.items() if isinstance(exc, k))
+    where = "query" if isinstance(exc, InvalidCursor) else "body"
+    errors = [FieldError(field=f"{where}.{exc.field}", message=str(exc))] if exc.field else []
+    return problem(request, status=status, title=title, slug=slug, detail=str(exc), errors=errors)
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    response = problem(request, status=exc.status_code, title=str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable for %s: %s", request.url.path, exc)
+    response = problem(request, status=503, title="Database unavailable", slug="unavailable", detail=str(exc))
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(CatalogError, _on_catalog)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(StoreUnavailable, _on_unavailable)

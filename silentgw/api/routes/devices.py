@@ -1,0 +1,180 @@
+"""Devices: readers (with their antenna-to-zone map), sensors, displays and locks, with their driver settings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
+from silentgw.api.schemas import PageOut, Slug
+from silentgw.gateway.catalog import Catalog, InvalidValue
+from silentgw.gateway.store.models import Device, DeviceKind, Location
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+Name = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
+
+
+class DriverIn(BaseModel):
+    """Which driver serves the device (``kind``) and that driver's own options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(min_length=1, max_length=64, examples=["r200-serial"])
+
+
+class AntennaIn(BaseModel):
+    """One antenna port and the zone it covers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    port: int = Field(ge=1, le=64)
+    zone: Slug
+
+
+def _unique_ports(antennas: list[AntennaIn] | None) -> None:
+    ports = [a.port for a in antennas or []]
+    if len(ports) != len(set(ports)):
+        raise ValueError("antenna ports must be unique")
+
+
+class DeviceIn(BaseModel):
+    """A new device; only readers have antennas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug
+    name: Name = ""
+    kind: DeviceKind
+    driver: DriverIn
+    location: Slug | None = None
+    enabled: bool = True
+    antennas: list[AntennaIn] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _antennas_fit(self) -> Self:
+        if self.antennas and self.kind != DeviceKind.READER:
+            raise ValueError(f"only readers have antennas; this device is a {self.kind}")
+        _unique_ports(self.antennas)
+        return self
+
+
+class DevicePatch(BaseModel):
+    """Changes to a device; ``antennas`` replaces the whole map."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    driver: DriverIn | None = None
+    location: Slug | None = None
+    enabled: bool | None = None
+    antennas: list[AntennaIn] | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _antennas_fit(self) -> Self:
+        _unique_ports(self.antennas)
+        return self
+
+
+class AntennaOut(BaseModel):
+    """An antenna and its zone."""
+
+    port: int
+    zone: str
+
+
+class DeviceOut(BaseModel):
+    """A device."""
+
+    id: str
+    name: str
+    kind: DeviceKind
+    driver: dict[str, Any]
+    location: str | None
+    enabled: bool
+    antennas: list[AntennaOut]
+
+
+def _out(row: Device, catalog: Catalog, antennas: list[Any] | None = None) -> DeviceOut:
+    found = catalog.antennas(row.id) if antennas is None else antennas
+    return DeviceOut(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        driver=row.driver,
+        location=row.location_id,
+        enabled=row.enabled,
+        antennas=[AntennaOut(port=a.port, zone=a.zone_id) for a in found],
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a device")
+def create_device(body: DeviceIn, catalog: CatalogDep, response: Response) -> DeviceOut:
+    """Add a device; 422 when its location or an antenna's zone does not exist."""
+    catalog.require(Location, body.location, field="location")
+    site = catalog.site()
+    row = catalog.add(
+        Device(
+            id=body.id,
+            name=body.name,
+            kind=body.kind,
+            driver=body.driver.model_dump(),
+            location_id=body.location,
+            enabled=body.enabled,
+            site_id=site.id,
+        )
+    )
+    catalog.set_antennas(row, [(a.port, a.zone) for a in body.antennas])
+    response.headers["Location"] = f"{router.prefix}/{row.id}"
+    return _out(row, catalog)
+
+
+@router.get("", summary="List devices")
+def list_devices(
+    catalog: CatalogDep,
+    cursor: CursorDep = None,
+    limit: LimitDep = 50,
+    kind: Annotated[DeviceKind | None, Query()] = None,
+    location: Annotated[str | None, Query(description="Only the devices at this location")] = None,
+) -> PageOut[DeviceOut]:
+    """Devices in id order, a page at a time."""
+    where = []
+    if kind is not None:
+        where.append(Device.kind == kind)
+    if location is not None:
+        where.append(Device.location_id == location)
+    page = catalog.page(Device, where=where, cursor=cursor, limit=limit)
+    antennas = catalog.antennas_of([d.id for d in page.items])
+    return PageOut(items=[_out(d, catalog, antennas[d.id]) for d in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{device_id}", summary="Get a device")
+def get_device(device_id: str, catalog: CatalogDep) -> DeviceOut:
+    """The device with this id, with its antennas."""
+    return _out(catalog.get(Device, device_id), catalog)
+
+
+@router.patch("/{device_id}", summary="Update a device")
+def update_device(device_id: str, body: DevicePatch, catalog: CatalogDep) -> DeviceOut:
+    """Change the fields given; ``"location": null`` detaches it from its location."""
+    row = catalog.get(Device, device_id)
+    changes = body.model_dump(exclude_unset=True)
+    antennas = changes.pop("antennas", None)
+    if "location" in changes:
+        catalog.require(Location, changes["location"], field="location")
+        changes["location_id"] = changes.pop("location")
+    changes = {k: v for k, v in changes.items() if v is not None or k == "location_id"}
+    catalog.update(row, changes)
+    if antennas is not None:
+        if antennas and row.kind != DeviceKind.READER:
+            raise InvalidValue(f"only readers have antennas; this device is a {row.kind}", field="antennas")
+        catalog.set_antennas(row, [(a["port"], a["zone"]) for a in antennas])
+    return _out(row, catalog)
+
+
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a device")
+def delete_device(device_id: str, catalog: CatalogDep) -> None:
+    """Remove a device and its antenna map."""
+    catalog.delete(catalog.get(Device, device_id))

@@ -1,0 +1,35 @@
+"""Liveness and readiness: ``/healthz`` says the process answers, ``/readyz`` that the database does too."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    """Always ok while the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="The database answers",
+    responses={503: {"description": "The database does not answer"}},
+)
+def readyz(request: Request) -> JSONResponse:
+    """Ok when a query reaches the database; 503 otherwise (a load balancer then sends traffic elsewhere)."""
+    try:
+        with request.app.state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        return JSONResponse(
+            {"type": "about:blank", "title": "Database unavailable", "status": 503, "detail": str(exc.orig or exc)},
+            status_code=503,
+            media_type="application/problem+json",
+        )
+    return JSONResponse({"status": "ready", "database": request.app.state.engine.dialect.name})

@@ -1,0 +1,183 @@
+"""Members: the customers of the membership programme, and the cards that identify them at checkout."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Self
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import or_, select
+
+from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
+from silentgw.api.schemas import PageOut
+from silentgw.gateway.catalog import Catalog, NotFound
+from silentgw.gateway.store.models import CardKind, Member, MemberCard
+
+router = APIRouter(prefix="/members", tags=["members"])
+
+Number = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"), Field(examples=["M-000123"])]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{3,32}$")]
+
+
+class CardIn(BaseModel):
+    """A card: an EM4100 card's 10 hex digits, a UHF tag's GS1 key or EPC hex, or a barcode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: CardKind
+    value: Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> Self:
+        if self.kind == CardKind.EM4100:
+            # EM4100 carries 40 bits: a version/customer byte and a 32-bit id, read as 10 hex digits.
+            if len(self.value) != 10 or any(c not in "0123456789abcdefABCDEF" for c in self.value):
+                raise ValueError("an EM4100 card id is 10 hex digits")
+            self.value = self.value.upper()
+        return self
+
+
+def _unique_cards(cards: list[CardIn] | None) -> None:
+    pairs = [(c.kind, c.value) for c in cards or []]
+    if len(pairs) != len(set(pairs)):
+        raise ValueError("the same card is listed twice")
+
+
+class MemberIn(BaseModel):
+    """A new member."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: Number
+    name: Name
+    email: Email | None = None
+    phone: Phone | None = None
+    birthday: dt.date | None = None
+    cards: list[CardIn] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _cards_unique(self) -> Self:
+        _unique_cards(self.cards)
+        return self
+
+
+class MemberPatch(BaseModel):
+    """Changes to a member; ``cards`` replaces the member's cards."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    birthday: dt.date | None = None
+    cards: list[CardIn] | None = Field(default=None, max_length=20)
+
+    @model_validator(mode="after")
+    def _cards_unique(self) -> Self:
+        _unique_cards(self.cards)
+        return self
+
+
+class CardOut(BaseModel):
+    """A member's card."""
+
+    kind: CardKind
+    value: str
+    active: bool
+
+
+class MemberOut(BaseModel):
+    """A member."""
+
+    number: str
+    name: str
+    email: str | None
+    phone: str | None
+    birthday: dt.date | None
+    points: int
+    joined_at: dt.datetime
+    cards: list[CardOut]
+
+
+def _out(row: Member, cards: list[MemberCard]) -> MemberOut:
+    return MemberOut(
+        number=row.number,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        birthday=row.birthday,
+        points=row.points,
+        joined_at=row.joined_at,
+        cards=[CardOut(kind=c.kind, value=c.value, active=c.active) for c in cards],
+    )
+
+
+def _by_number(catalog: Catalog, number: str) -> Member:
+    row = catalog.session.scalar(select(Member).where(Member.number == number))
+    if row is None:
+        raise NotFound(f"member {number!r} not found")
+    return row
+
+
+def _replace_cards(catalog: Catalog, member: Member, cards: list[CardIn]) -> None:
+    for old in catalog.cards([member.id])[member.id]:
+        catalog.session.delete(old)
+    catalog.session.flush()
+    for card in cards:
+        catalog.add(MemberCard(member_id=member.id, kind=card.kind, value=card.value))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a member")
+def create_member(body: MemberIn, catalog: CatalogDep, response: Response) -> MemberOut:
+    """Enrol a member; 409 when the number, the email or a card is taken."""
+    row = catalog.add(Member(**body.model_dump(exclude={"cards"})))
+    _replace_cards(catalog, row, body.cards)
+    response.headers["Location"] = f"{router.prefix}/{row.number}"
+    return _out(row, catalog.cards([row.id])[row.id])
+
+
+@router.get("", summary="List members")
+def list_members(
+    catalog: CatalogDep,
+    cursor: CursorDep = None,
+    limit: LimitDep = 50,
+    q: Annotated[str | None, Query(max_length=200, description="Part of the name, number or email")] = None,
+) -> PageOut[MemberOut]:
+    """Members in the order they joined, a page at a time."""
+    where = []
+    if q:
+        pattern = f"%{q.lower()}%"
+        where.append(or_(Member.name.ilike(pattern), Member.number.ilike(pattern), Member.email.ilike(pattern)))
+    page = catalog.page(Member, where=where, cursor=cursor, limit=limit)
+    cards = catalog.cards([m.id for m in page.items])
+    return PageOut(items=[_out(m, cards[m.id]) for m in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{number}", summary="Get a member")
+def get_member(number: str, catalog: CatalogDep) -> MemberOut:
+    """The member with this number, with their cards."""
+    row = _by_number(catalog, number)
+    return _out(row, catalog.cards([row.id])[row.id])
+
+
+@router.patch("/{number}", summary="Update a member")
+def update_member(number: str, body: MemberPatch, catalog: CatalogDep) -> MemberOut:
+    """Change the fields given; ``null`` clears an optional field."""
+    row = _by_number(catalog, number)
+    changes = body.model_dump(exclude_unset=True)
+    cards = changes.pop("cards", None)
+    if changes.get("name", "") is None:
+        del changes["name"]
+    catalog.update(row, changes)
+    if cards is not None:
+        _replace_cards(catalog, row, body.cards or [])
+    return _out(row, catalog.cards([row.id])[row.id])
+
+
+@router.delete("/{number}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a member")
+def delete_member(number: str, catalog: CatalogDep) -> None:
+    """Remove a member and their cards."""
+    catalog.delete(_by_number(catalog, number))

@@ -1,0 +1,1 @@
+"""Device drivers: RFID readers and sensors over serial and MQTT, turned into observations."""

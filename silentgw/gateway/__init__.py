@@ -1,0 +1,1 @@
+"""The core: identity, presence, ledger, rules, events, store and the composition root."""

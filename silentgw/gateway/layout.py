@@ -1,0 +1,77 @@
+"""The configured layout (site, locations, zones, devices, antennas) written into the store.
+
+The settings file is the source of truth for what hardware is where; ``apply_layout`` makes the database agree,
+inserting what is new and updating what changed, so it is safe to run at every start. Rows the API added and the
+file does not mention are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from silentgw.gateway.catalog import Catalog
+from silentgw.gateway.config import LocationSettings, Settings
+from silentgw.gateway.store.models import Device, DeviceKind, Location, LocationKind, Zone, ZoneKind
+
+__all__ = ["LayoutChanges", "apply_layout"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutChanges:
+    """How many rows ``apply_layout`` inserted and updated."""
+
+    inserted: int
+    updated: int
+
+
+def _parents_first(locations: tuple[LocationSettings, ...]) -> list[LocationSettings]:
+    placed: set[str] = set()
+    ordered: list[LocationSettings] = []
+    pending = list(locations)
+    while pending:  # the settings already refused cycles and unknown parents, so this terminates
+        ready = [loc for loc in pending if loc.parent is None or loc.parent in placed]
+        ordered.extend(ready)
+        placed.update(loc.id for loc in ready)
+        pending = [loc for loc in pending if loc.id not in placed]
+    return ordered
+
+
+def apply_layout(catalog: Catalog, settings: Settings) -> LayoutChanges:
+    """Make the store's site, locations, zones, devices and antennas match ``settings``."""
+    inserted = updated = 0
+    site = catalog.site()
+    if (site.name, site.timezone) != (settings.site.name, settings.site.timezone):
+        catalog.update(site, {"name": settings.site.name, "timezone": settings.site.timezone})
+
+    def upsert(row: Location | Zone | Device, values: dict[str, object]) -> None:
+        nonlocal inserted, updated
+        existing = catalog.session.get(type(row), row.id)
+        if existing is None:
+            catalog.add(row)
+            inserted += 1
+        elif any(getattr(existing, k) != v for k, v in values.items()):
+            catalog.update(existing, values)
+            updated += 1
+
+    for loc in _parents_first(settings.locations):
+        values: dict[str, object] = {"name": loc.name, "kind": LocationKind(loc.kind), "parent_id": loc.parent}
+        upsert(Location(id=loc.id, site_id=site.id, **values), values)
+    for zone in settings.zones:
+        values = {"name": zone.name, "kind": ZoneKind(zone.kind), "location_id": zone.location}
+        upsert(Zone(id=zone.id, **values), values)
+    for dev in settings.devices:
+        values = {
+            "name": dev.name,
+            "kind": DeviceKind(dev.kind),
+            "driver": dev.driver.model_dump(),
+            "location_id": dev.location,
+        }
+        upsert(Device(id=dev.id, site_id=site.id, **values), values)
+        wanted = [(a.port, a.zone) for a in dev.antennas]
+        if [(a.port, a.zone_id) for a in catalog.antennas(dev.id)] != wanted:
+            catalog.set_antennas(catalog.get(Device, dev.id), wanted)
+    logger.info("layout of site %s applied: %d inserted, %d updated", site.id, inserted, updated)
+    return LayoutChanges(inserted=inserted, updated=updated)

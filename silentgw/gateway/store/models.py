@@ -1,0 +1,304 @@
+"""The tables, as SQLAlchemy 2 typed models; Alembic migrations in ``migrations/`` create exactly these.
+
+Identifiers people configure (sites, locations, zones, devices) are short slugs; products, items, movements and
+members get integer keys. Items are keyed by their GS1 key (the element string, e.g. ``(01)00614141812345(21)6789``),
+never by the EPC URN or hex, so the same GTIN and serial written with two partition values is one item.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Antenna",
+    "Base",
+    "CardKind",
+    "Device",
+    "DeviceKind",
+    "Item",
+    "ItemState",
+    "Location",
+    "LocationKind",
+    "Member",
+    "MemberCard",
+    "Product",
+    "Site",
+    "StockMovement",
+    "UtcDateTime",
+    "Zone",
+    "ZoneKind",
+]
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: silentgw stores UTC times only")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC (the default for created and updated columns)."""
+    return dt.datetime.now(dt.UTC)
+
+
+# Constraint names fixed by convention, so migrations can name what they alter on both SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every silentgw table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {dt.datetime: UtcDateTime(), dict[str, Any]: JSON()}
+
+
+class LocationKind(enum.StrEnum):
+    """The levels of the location tree."""
+
+    SITE = "site"
+    AREA = "area"
+    LOCATION = "location"
+
+
+class ZoneKind(enum.StrEnum):
+    """What a zone is for; the pipeline treats portals (dock doors, exits) and checkouts specially."""
+
+    SHELF = "shelf"
+    BACKROOM = "backroom"
+    RECEIVING = "receiving"
+    DOCK_DOOR = "dock_door"
+    PACK_STATION = "pack_station"
+    CHECKOUT = "checkout"
+    EXIT = "exit"
+
+
+class DeviceKind(enum.StrEnum):
+    """What a device does."""
+
+    READER = "reader"
+    SENSOR = "sensor"
+    DISPLAY = "display"
+    LOCK = "lock"
+
+
+class ItemState(enum.StrEnum):
+    """Where an item is in its lifecycle."""
+
+    RECEIVED = "received"
+    IN_STOCK = "in_stock"
+    SOLD = "sold"
+    SHIPPED = "shipped"
+    MISSING = "missing"
+
+
+class CardKind(enum.StrEnum):
+    """How a member card is read: a 125 kHz EM4100 card, a UHF tag (by its GS1 key), or a printed barcode."""
+
+    EM4100 = "em4100"
+    EPC = "epc"
+    BARCODE = "barcode"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as the value ("dock_door"), checked by a constraint rather than a PostgreSQL ENUM type, so adding a
+    # kind is a plain migration on both databases.
+    return Enum(
+        cls, name=name, native_enum=False, create_constraint=True, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Site(Base):
+    """A store or warehouse run by one gateway."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+
+class Location(Base):
+    """A node of the site's location tree (site > area > location)."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[LocationKind] = mapped_column(_enum(LocationKind, "location_kind"), default=LocationKind.LOCATION)
+
+    __table_args__ = (CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),)
+
+
+class Zone(Base):
+    """Where a (reader, antenna) pair looks."""
+
+    __tablename__ = "zones"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[ZoneKind] = mapped_column(_enum(ZoneKind, "zone_kind"))
+
+
+class Device(Base):
+    """A reader, sensor, display or lock, with the settings of the driver that serves it."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "device_kind"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    driver: Mapped[dict[str, Any]] = mapped_column(JSON)
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id", ondelete="SET NULL"))
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class Antenna(Base):
+    """One antenna port of a reader, mapped to the zone it covers."""
+
+    __tablename__ = "antennas"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    port: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="RESTRICT"), index=True)
+
+    __table_args__ = (CheckConstraint("port BETWEEN 1 AND 64", name="port_range"),)
+
+
+class Product(Base):
+    """What items are instances of: a GTIN-14 with its SKU, name and price."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14), unique=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    # The GS1 company prefix inside the GTIN, when known: it lets "+" scheme EPCs be written as URNs.
+    company_prefix: Mapped[str | None] = mapped_column(String(12))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("length(gtin) = 14", name="gtin_14"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("length(currency) = 3", name="currency_iso4217"),
+    )
+
+
+class Item(Base):
+    """One tagged thing, keyed by its GS1 key."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    epc: Mapped[str] = mapped_column(String(128))  # the hex last read, upper case
+    scheme: Mapped[str] = mapped_column(String(16))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), index=True)
+    serial: Mapped[str | None] = mapped_column(String(40))
+    state: Mapped[ItemState] = mapped_column(_enum(ItemState, "item_state"), default=ItemState.RECEIVED)
+    zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"), index=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StockMovement(Base):
+    """One change of stock: append-only (the database refuses UPDATE and DELETE), idempotent by its key."""
+
+    __tablename__ = "stock_movements"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(index=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="RESTRICT"), index=True)
+    from_location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id", ondelete="RESTRICT"))
+    to_location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id", ondelete="RESTRICT"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("from_location_id IS NOT NULL OR to_location_id IS NOT NULL", name="has_a_side"),
+        Index("ix_stock_movements_product_location", "product_id", "to_location_id"),
+    )
+
+
+class Member(Base):
+    """A customer in the membership programme."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    birthday: Mapped[dt.date | None] = mapped_column(Date)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    joined_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint("points >= 0", name="points_not_negative"),)
+
+
+class MemberCard(Base):
+    """A card or tag that identifies a member at checkout."""
+
+    __tablename__ = "member_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[CardKind] = mapped_column(_enum(CardKind, "card_kind"))
+    value: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(default=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_member_cards_kind_value"),)

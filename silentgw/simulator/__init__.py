@@ -1,0 +1,1 @@
+"""Virtual readers, sensors and shoppers that speak the real wire formats."""
