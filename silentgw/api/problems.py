@@ -20,9 +20,10 @@ from silentgw.gateway.catalog import (
     NotFound,
     UnknownReference,
 )
+from silentgw.gateway.identity.errors import EpcError, MalformedEpc
 from silentgw.gateway.store.database import StoreUnavailable
 
-__all__ = ["PROBLEM_RESPONSES", "FieldError", "Problem", "install"]
+__all__ = ["PROBLEM_RESPONSES", "FieldError", "Problem", "epc_problem", "install", "problem"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,9 +123,22 @@ async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _on_epc(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EpcError)
+    slug, title = ("malformed-epc", "Not an EPC") if isinstance(exc, MalformedEpc) else ("invalid-epc", "Invalid EPC")
+    return epc_problem(request, slug=slug, title=title, reason=exc.reason, detail=str(exc))
+
+
+def epc_problem(request: Request, *, slug: str, title: str, reason: str, detail: str) -> JSONResponse:
+    """The 422 answer to an EPC that cannot be decoded, naming the path parameter."""
+    errors = [FieldError(field="path.hex_epc", message=reason)]
+    return problem(request, status=422, title=title, slug=slug, detail=detail, errors=errors)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(CatalogError, _on_catalog)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(StoreUnavailable, _on_unavailable)
+    app.add_exception_handler(EpcError, _on_epc)

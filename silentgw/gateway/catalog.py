@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -25,7 +26,19 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from silentgw.gateway.store.models import Antenna, Base, Device, Location, Member, MemberCard, Product, Site, Zone
+from silentgw.gateway.identity.prefixes import CompanyPrefixes
+from silentgw.gateway.store.models import (
+    Antenna,
+    Base,
+    Device,
+    DeviceKind,
+    Location,
+    Member,
+    MemberCard,
+    Product,
+    Site,
+    Zone,
+)
 
 __all__ = [
     "Catalog",
@@ -37,6 +50,7 @@ __all__ = [
     "NotFound",
     "Page",
     "UnknownReference",
+    "contains",
 ]
 
 M = TypeVar("M", bound=Base)
@@ -89,14 +103,26 @@ def _encode_cursor(key: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([key])).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> Any:
+# The integer keys are at most 64 bits on both databases; a larger one in a cursor is not one we handed out.
+_MAX_KEY = 2**63 - 1
+
+
+def _decode_cursor(cursor: str, key_type: type[Any]) -> Any:
+    """The key inside ``cursor``, refused unless it has the type of the key of the list it is used with."""
     try:
         (key,) = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as exc:
         raise InvalidCursor("not a cursor this API handed out", field="cursor") from exc
-    if not isinstance(key, int | str):
-        raise InvalidCursor("not a cursor this API handed out", field="cursor")
+    # bool is an int to isinstance; a cursor from another list (a string key for an integer one) is refused too
+    if type(key) is not key_type or (key_type is int and not -_MAX_KEY <= key <= _MAX_KEY):
+        raise InvalidCursor("not a cursor this API handed out for this list", field="cursor")
     return key
+
+
+def contains(text: str) -> str:
+    """A LIKE pattern (escaped with ``\\``) that matches values containing ``text``, its ``%`` and ``_`` as typed."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class Catalog:
@@ -126,13 +152,14 @@ class Catalog:
     ) -> Page[M]:
         """Rows of ``model`` in primary-key order, ``limit`` at a time, after the row ``cursor`` points past."""
         pk = model.__mapper__.primary_key[0]
-        query: Select[tuple[M]] = select(model).where(*where).order_by(pk).limit(limit + 1).options(*options)
+        key = model.__mapper__.get_property_by_column(pk).key
+        query = select(model).where(*where).order_by(pk).limit(limit + 1).options(*options)
         if cursor is not None:
-            query = query.where(pk > _decode_cursor(cursor))
+            query = query.where(pk > _decode_cursor(cursor, pk.type.python_type))
         rows = list(self.session.scalars(query))
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = _encode_cursor(getattr(rows[-1], pk.key)) if more else None
+        next_cursor = _encode_cursor(getattr(rows[-1], key)) if more else None
         return Page(rows, next_cursor)
 
     def add(self, row: M) -> M:
@@ -213,18 +240,45 @@ class Catalog:
                 field="company_prefix",
             )
 
+    def company_prefixes(self) -> CompanyPrefixes:
+        """The GS1 company prefixes the catalog knows (from its products), for writing "+" scheme EPCs as URNs."""
+        query = select(Product.company_prefix).where(Product.company_prefix.is_not(None)).distinct()
+        return CompanyPrefixes.of(p for p in self.session.scalars(query) if p is not None)
+
     def products(self, *, q: str | None = None, cursor: str | None = None, limit: int = 50) -> Page[Product]:
         """Products, optionally those whose name or SKU contains ``q``."""
         where = []
         if q:
-            pattern = f"%{q.lower()}%"
-            where.append(or_(Product.name.ilike(pattern), Product.sku.ilike(pattern), Product.gtin.like(pattern)))
+            pattern = contains(q)
+            where.append(
+                or_(
+                    Product.name.ilike(pattern, escape="\\"),
+                    Product.sku.ilike(pattern, escape="\\"),
+                    Product.gtin.like(pattern, escape="\\"),
+                )
+            )
         return self.page(Product, where=where, cursor=cursor, limit=limit)
+
+    def members(self, *, q: str | None = None, cursor: str | None = None, limit: int = 50) -> Page[Member]:
+        """Members, optionally those whose name, number or email contains ``q``."""
+        where = []
+        if q:
+            pattern = contains(q)
+            where.append(
+                or_(
+                    Member.name.ilike(pattern, escape="\\"),
+                    Member.number.ilike(pattern, escape="\\"),
+                    Member.email.ilike(pattern, escape="\\"),
+                )
+            )
+        return self.page(Member, where=where, cursor=cursor, limit=limit)
 
     # devices and members carry children -----------------------------------------------------------------------------
 
     def set_antennas(self, device: Device, antennas: Sequence[tuple[int, str]]) -> None:
-        """Replace a reader's antenna-to-zone map with ``(port, zone)`` pairs."""
+        """Replace a reader's antenna-to-zone map with ``(port, zone)`` pairs; other devices have none."""
+        if antennas and device.kind != DeviceKind.READER:
+            raise InvalidValue(f"only readers have antennas; device {device.id!r} is a {device.kind}", field="antennas")
         for i, (_port, zone) in enumerate(antennas):
             self.require(Zone, zone, field=f"antennas.{i}.zone")
         for old in self.antennas(device.id):
@@ -265,14 +319,19 @@ class Catalog:
         return row
 
 
+# Where each database names the columns of the unique key that was violated. Only those parts are read: the rest
+# of the message quotes the values, and an id like "sku-gun" must not look like the sku column.
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<columns>[\w., ]+)")
+_POSTGRES_KEY = re.compile(r"Key \((?P<columns>[\w, ]+)\)=")
+
+
 def _conflict_field(exc: IntegrityError) -> str | None:
-    text = str(exc.orig).lower()
-    for column in ("gtin", "sku", "number", "email", "value", "idempotency_key"):
-        if column in text:
-            return column
-    if "primary" in text or ".id" in text or "pk_" in text:
-        return "id"
-    return None
+    """The column of the unique key ``exc`` violated (the last one, for a key of several columns)."""
+    detail = getattr(getattr(exc.orig, "diag", None), "message_detail", None)  # psycopg's DETAIL line
+    found = _POSTGRES_KEY.search(detail or "") or _SQLITE_UNIQUE.search(str(exc.orig))
+    if found is None:
+        return None
+    return found["columns"].split(",")[-1].strip().rsplit(".", 1)[-1]
 
 
 def _conflict_message(row: Base, exc: IntegrityError) -> str:

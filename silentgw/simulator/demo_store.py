@@ -93,7 +93,8 @@ def _products() -> tuple[DemoProduct, ...]:
     for prefix, family, lines in _LINES:
         reference_digits = 12 - len(prefix)  # GTIN-13 = prefix + item reference + check digit
         for n, (name, price) in enumerate(lines, start=1):
-            body = "0" + prefix + f"{n * 7:0{reference_digits}d}"  # indicator 0, then a GTIN-13 without check
+            reference = (n * 104_729 + 8_123) % 10**reference_digits  # spread out, like real item references
+            body = "0" + prefix + f"{reference:0{reference_digits}d}"  # indicator 0, then a GTIN-13 without check
             gtin = body + gs1.check_digit(body)
             products.append(DemoProduct(gtin, f"{family}-{n:03d}", name, Decimal(price), prefix))
     return tuple(products)

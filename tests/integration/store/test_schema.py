@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select, text, update
+from sqlalchemy import Engine, delete, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -80,7 +80,7 @@ def test_the_ledger_refuses_update_and_delete(engine: Engine) -> None:
         session.add(_movement(product_id, "rx-1"))
     for statement in (
         update(StockMovement).values(quantity=5),
-        StockMovement.__table__.delete(),
+        delete(StockMovement),
     ):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(statement)
