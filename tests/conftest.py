@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from silentgw.gateway.store.database import connect, upgrade
 
 # The PostgreSQL server the suite runs against (`make test` starts it); every test gets a schema of its own.
-POSTGRES_URL = os.environ.get("SILENTGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/silentgw_test")
+POSTGRES_URL = os.environ.get("POSTGRES_TEST_URL", "postgresql://postgres@127.0.0.1:5432/silentgw_test")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

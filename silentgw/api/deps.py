@@ -31,7 +31,9 @@ def _session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-SessionDep = Annotated[Session, Depends(_session)]
+# scope="function": the transaction commits before the response is sent, so a failed commit is an error response,
+# never a 201 for a write that was lost (the default, "request", would commit after the client has its answer).
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
 def _catalog(session: SessionDep, settings: SettingsDep) -> Catalog:

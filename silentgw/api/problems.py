@@ -116,17 +116,28 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable for %s: %s", request.url.path, exc)
+def unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The 503 problem for a database that does not answer, with when to try again."""
     response = problem(request, status=503, title="Database unavailable", slug="unavailable", detail=str(exc))
     response.headers["Retry-After"] = "5"
     return response
+
+
+async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable for %s: %s", request.url.path, exc)
+    return unavailable(request, exc)
 
 
 async def _on_epc(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EpcError)
     slug, title = ("malformed-epc", "Not an EPC") if isinstance(exc, MalformedEpc) else ("invalid-epc", "Invalid EPC")
     return epc_problem(request, slug=slug, title=title, reason=exc.reason, detail=str(exc))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Logged with its traceback here, where it is handled; the client gets a problem, never a stack trace.
+    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(request, status=500, title="Internal server error", slug="internal")
 
 
 def epc_problem(request: Request, *, slug: str, title: str, reason: str, detail: str) -> JSONResponse:
@@ -142,3 +153,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(StoreUnavailable, _on_unavailable)
     app.add_exception_handler(EpcError, _on_epc)
+    app.add_exception_handler(Exception, _on_unexpected)

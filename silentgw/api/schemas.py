@@ -20,7 +20,8 @@ Slug = Annotated[
 
 
 def _gtin14(value: str) -> str:
-    if not value.isdigit() or len(value) not in (8, 12, 13, 14):
+    # isascii too: str.isdigit() is also true of other scripts' digits and of superscripts
+    if not (value.isascii() and value.isdigit()) or len(value) not in (8, 12, 13, 14):
         raise ValueError("a GTIN has 8, 12, 13 or 14 digits")
     gtin = value.zfill(14)
     expected = gs1.check_digit(gtin[:13])

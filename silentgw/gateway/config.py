@@ -25,7 +25,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -201,7 +207,8 @@ class Settings(BaseSettings):
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, with every secret shown as ``**********``."""
-        return _mask(self.model_dump(mode="json"))
+        masked: dict[str, Any] = _mask(self.model_dump(mode="json"))
+        return masked
 
 
 def _unique(section: str, ids: list[str], problems: list[str]) -> set[str]:
@@ -236,7 +243,9 @@ def _mask(value: Any, key: str = "") -> Any:
     if value is not None and _SECRET_NAME.search(key.lower()):
         return "**********"
     if key == "database_url" and isinstance(value, str):
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1**********@", value)
+        value = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1**********@", value)
+        # libpq also takes the password as a query parameter: postgresql://host/db?password=...
+        return re.sub(r"([?&]password=)[^&]*", r"\1**********", value, flags=re.IGNORECASE)
     return value
 
 
@@ -278,11 +287,16 @@ def load_settings(config_file: Path | None, environ: Mapping[str, str]) -> Setti
         raise ConfigError("unknown settings variable(s): " + ", ".join(unknown))
     try:
         overrides = _EnvironSource(Settings, environ)()
+    except SettingsError as exc:  # a list or table variable that is not valid JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = _ENV_PREFIX + found[1].upper() if found else "a SILENTGW_* variable"
+        raise ConfigError(f"{name}: not valid JSON ({exc.__cause__ or exc})") from exc
+    if overrides:
+        origin = f"{origin} and SILENTGW_* variables" if config_file is not None else "SILENTGW_* variables"
+    try:
         return Settings(**_deep_merge(data, overrides))
     except ValidationError as exc:
-        raise ConfigError(_describe(origin, exc)) from exc
-    except ValueError as exc:  # pydantic-settings' own parse errors (a variable that is not valid JSON)
-        raise ConfigError(f"environment: {exc}") from exc
+        raise ConfigError(_describe(origin, exc, overrides)) from exc
 
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -295,10 +309,27 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _describe(origin: str, exc: ValidationError) -> str:
+def _variable(loc: tuple[int | str, ...], overrides: Mapping[str, Any]) -> str | None:
+    """The ``SILENTGW_*`` variable that set the value at ``loc``, if one did (a JSON list is one variable)."""
+    node: Any = overrides
+    names: list[str] = []
+    for part in loc:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        names.append(str(part))
+        node = node[part]
+        if not isinstance(node, Mapping):
+            break
+    return _ENV_PREFIX + "__".join(names).upper() if names else None
+
+
+def _describe(origin: str, exc: ValidationError, overrides: Mapping[str, Any]) -> str:
     lines = [f"invalid configuration ({origin}):"]
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
+        variable = _variable(error["loc"], overrides)
+        if variable is not None:
+            key = f"{key} (from {variable})"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"

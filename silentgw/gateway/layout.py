@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import LocationSettings, Settings
-from silentgw.gateway.store.models import Device, DeviceKind, Location, LocationKind, Zone, ZoneKind
+from silentgw.gateway.store.models import Device, DeviceKind, Location, LocationKind, Site, Zone, ZoneKind
 
 __all__ = ["LayoutChanges", "apply_layout"]
 
@@ -21,7 +21,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class LayoutChanges:
-    """How many rows ``apply_layout`` inserted and updated."""
+    """How many of the site, locations, zones and devices ``apply_layout`` inserted and updated.
+
+    A reader and its antennas count as one: a new reader is one insert, a changed antenna map one update.
+    """
 
     inserted: int
     updated: int
@@ -42,11 +45,16 @@ def _parents_first(locations: tuple[LocationSettings, ...]) -> list[LocationSett
 def apply_layout(catalog: Catalog, settings: Settings) -> LayoutChanges:
     """Make the store's site, locations, zones, devices and antennas match ``settings``."""
     inserted = updated = 0
-    site = catalog.site()
-    if (site.name, site.timezone) != (settings.site.name, settings.site.timezone):
+    site = catalog.session.get(Site, catalog.site_id)
+    if site is None:
+        site = catalog.add(Site(id=catalog.site_id, name=settings.site.name, timezone=settings.site.timezone))
+        inserted += 1
+    elif (site.name, site.timezone) != (settings.site.name, settings.site.timezone):
         catalog.update(site, {"name": settings.site.name, "timezone": settings.site.timezone})
+        updated += 1
 
-    def upsert(row: Location | Zone | Device, values: dict[str, object]) -> None:
+    def upsert(row: Location | Zone | Device, values: dict[str, object]) -> bool:
+        """Insert or update the row; whether it was updated."""
         nonlocal inserted, updated
         existing = catalog.session.get(type(row), row.id)
         if existing is None:
@@ -55,6 +63,8 @@ def apply_layout(catalog: Catalog, settings: Settings) -> LayoutChanges:
         elif any(getattr(existing, k) != v for k, v in values.items()):
             catalog.update(existing, values)
             updated += 1
+            return True
+        return False
 
     for loc in _parents_first(settings.locations):
         values: dict[str, object] = {"name": loc.name, "kind": LocationKind(loc.kind), "parent_id": loc.parent}
@@ -69,9 +79,13 @@ def apply_layout(catalog: Catalog, settings: Settings) -> LayoutChanges:
             "driver": dev.driver.model_dump(),
             "location_id": dev.location,
         }
-        upsert(Device(id=dev.id, site_id=site.id, **values), values)
-        wanted = [(a.port, a.zone) for a in dev.antennas]
+        existed = catalog.session.get(Device, dev.id) is not None
+        device_updated = upsert(Device(id=dev.id, site_id=site.id, **values), values)
+        # compared in port order, as the store lists them: the file may list ports in any order
+        wanted = sorted((a.port, a.zone) for a in dev.antennas)
         if [(a.port, a.zone_id) for a in catalog.antennas(dev.id)] != wanted:
             catalog.set_antennas(catalog.get(Device, dev.id), wanted)
+            if existed and not device_updated:
+                updated += 1
     logger.info("layout of site %s applied: %d inserted, %d updated", site.id, inserted, updated)
     return LayoutChanges(inserted=inserted, updated=updated)

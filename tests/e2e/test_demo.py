@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 
-
 import httpx
 import pytest
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import PageOut, Slug
-from silentgw.gateway.catalog import Catalog, InvalidValue
+from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.store.models import Device, DeviceKind, Location
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -22,7 +22,7 @@ class DriverIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    kind: str = Field(min_length=1, max_length=64, examples=["r200-serial"])
+    kind: str = Field(min_length=1, max_length=64, examples=["uhf-m100"])
 
 
 class AntennaIn(BaseModel):
@@ -41,7 +41,7 @@ def _unique_ports(antennas: list[AntennaIn] | None) -> None:
 
 
 class DeviceIn(BaseModel):
-    """A new device; only readers have antennas."""
+    """A new device; only readers have antennas (the catalog refuses them on others, naming ``antennas``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,8 +55,6 @@ class DeviceIn(BaseModel):
 
     @model_validator(mode="after")
     def _antennas_fit(self) -> Self:
-        if self.antennas and self.kind != DeviceKind.READER:
-            raise ValueError(f"only readers have antennas; this device is a {self.kind}")
         _unique_ports(self.antennas)
         return self
 
@@ -111,7 +109,7 @@ def _out(row: Device, catalog: Catalog, antennas: list[Any] | None = None) -> De
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a device")
-def create_device(body: DeviceIn, catalog: CatalogDep, response: Response) -> DeviceOut:
+def create_device(body: DeviceIn, catalog: CatalogDep, request: Request, response: Response) -> DeviceOut:
     """Add a device; 422 when its location or an antenna's zone does not exist."""
     catalog.require(Location, body.location, field="location")
     site = catalog.site()
@@ -127,7 +125,7 @@ def create_device(body: DeviceIn, catalog: CatalogDep, response: Response) -> De
         )
     )
     catalog.set_antennas(row, [(a.port, a.zone) for a in body.antennas])
-    response.headers["Location"] = f"{router.prefix}/{row.id}"
+    response.headers["Location"] = str(request.url_for("get_device", device_id=row.id))
     return _out(row, catalog)
 
 
@@ -168,8 +166,6 @@ def update_device(device_id: str, body: DevicePatch, catalog: CatalogDep) -> Dev
     changes = {k: v for k, v in changes.items() if v is not None or k == "location_id"}
     catalog.update(row, changes)
     if antennas is not None:
-        if antennas and row.kind != DeviceKind.READER:
-            raise InvalidValue(f"only readers have antennas; this device is a {row.kind}", field="antennas")
         catalog.set_antennas(row, [(a["port"], a["zone"]) for a in antennas])
     return _out(row, catalog)
 

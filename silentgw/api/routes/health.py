@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from silentgw.api.problems import Problem, unavailable
+
 router = APIRouter(tags=["health"])
+
+logger = logging.getLogger(__name__)
 
 
 @router.get("/healthz", summary="The process is up")
@@ -19,7 +25,7 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database answers",
-    responses={503: {"description": "The database does not answer"}},
+    responses={503: {"description": "The database does not answer", "model": Problem}},
 )
 def readyz(request: Request) -> JSONResponse:
     """Ok when a query reaches the database; 503 otherwise (a load balancer then sends traffic elsewhere)."""
@@ -27,9 +33,7 @@ def readyz(request: Request) -> JSONResponse:
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        return JSONResponse(
-            {"type": "about:blank", "title": "Database unavailable", "status": 503, "detail": str(exc.orig or exc)},
-            status_code=503,
-            media_type="application/problem+json",
-        )
+        logger.warning("not ready: database unavailable: %s", exc)
+        # the same problem as any route gives when the database is down, Retry-After included
+        return unavailable(request, getattr(exc, "orig", None) or exc)
     return JSONResponse({"status": "ready", "database": request.app.state.engine.dialect.name})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
@@ -48,12 +48,12 @@ class LocationOut(Out):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a location")
-def create_location(body: LocationIn, catalog: CatalogDep, response: Response) -> LocationOut:
+def create_location(body: LocationIn, catalog: CatalogDep, request: Request, response: Response) -> LocationOut:
     """Add a location to the tree; 422 when its parent does not exist."""
     catalog.check_parent(body.id, body.parent)
     site = catalog.site()
     row = catalog.add(Location(id=body.id, name=body.name, kind=body.kind, parent_id=body.parent, site_id=site.id))
-    response.headers["Location"] = f"{router.prefix}/{row.id}"
+    response.headers["Location"] = str(request.url_for("get_location", location_id=row.id))
     return LocationOut.model_validate(row)
 
 

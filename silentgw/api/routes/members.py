@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Self
 
-from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import or_, select
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from sqlalchemy import select
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import PageOut
-from silentgw.gateway.catalog import Catalog, NotFound
+from silentgw.gateway.catalog import Catalog, Conflict, NotFound
 from silentgw.gateway.store.models import CardKind, Member, MemberCard
 
 router = APIRouter(prefix="/members", tags=["members"])
@@ -30,14 +30,16 @@ class CardIn(BaseModel):
     kind: CardKind
     value: Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 
-    @model_validator(mode="after")
-    def _well_formed(self) -> Self:
-        if self.kind == CardKind.EM4100:
+    @field_validator("value")
+    @classmethod
+    def _well_formed(cls, value: str, info: ValidationInfo) -> str:
+        # A field validator, so the error names `cards.N.value`; `kind` is validated first (declared first).
+        if info.data.get("kind") == CardKind.EM4100:
             # EM4100 carries 40 bits: a version/customer byte and a 32-bit id, read as 10 hex digits.
-            if len(self.value) != 10 or any(c not in "0123456789abcdefABCDEF" for c in self.value):
+            if len(value) != 10 or any(c not in "0123456789abcdefABCDEF" for c in value):
                 raise ValueError("an EM4100 card id is 10 hex digits")
-            self.value = self.value.upper()
-        return self
+            return value.upper()
+        return value
 
 
 def _unique_cards(cards: list[CardIn] | None) -> None:
@@ -126,16 +128,21 @@ def _replace_cards(catalog: Catalog, member: Member, cards: list[CardIn]) -> Non
     for old in catalog.cards([member.id])[member.id]:
         catalog.session.delete(old)
     catalog.session.flush()
-    for card in cards:
-        catalog.add(MemberCard(member_id=member.id, kind=card.kind, value=card.value))
+    for i, card in enumerate(cards):
+        try:
+            catalog.add(MemberCard(member_id=member.id, kind=card.kind, value=card.value))
+        except Conflict as exc:
+            raise Conflict(
+                f"{card.kind} card {card.value} belongs to another member", field=f"cards.{i}.value"
+            ) from exc
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a member")
-def create_member(body: MemberIn, catalog: CatalogDep, response: Response) -> MemberOut:
+def create_member(body: MemberIn, catalog: CatalogDep, request: Request, response: Response) -> MemberOut:
     """Enrol a member; 409 when the number, the email or a card is taken."""
     row = catalog.add(Member(**body.model_dump(exclude={"cards"})))
     _replace_cards(catalog, row, body.cards)
-    response.headers["Location"] = f"{router.prefix}/{row.number}"
+    response.headers["Location"] = str(request.url_for("get_member", number=row.number))
     return _out(row, catalog.cards([row.id])[row.id])
 
 
@@ -147,11 +154,7 @@ def list_members(
     q: Annotated[str | None, Query(max_length=200, description="Part of the name, number or email")] = None,
 ) -> PageOut[MemberOut]:
     """Members in the order they joined, a page at a time."""
-    where = []
-    if q:
-        pattern = f"%{q.lower()}%"
-        where.append(or_(Member.name.ilike(pattern), Member.number.ilike(pattern), Member.email.ilike(pattern)))
-    page = catalog.page(Member, where=where, cursor=cursor, limit=limit)
+    page = catalog.members(q=q, cursor=cursor, limit=limit)
     cards = catalog.cards([m.id for m in page.items])
     return PageOut(items=[_out(m, cards[m.id]) for m in page.items], next_cursor=page.next_cursor)
 

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
@@ -64,11 +64,11 @@ class ProductOut(Out):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a product")
-def create_product(body: ProductIn, catalog: CatalogDep, response: Response) -> ProductOut:
+def create_product(body: ProductIn, catalog: CatalogDep, request: Request, response: Response) -> ProductOut:
     """Add a product to the catalog; 409 when its GTIN or SKU is taken."""
     catalog.check_company_prefix(body.gtin, body.company_prefix)
     row = catalog.add(Product(**body.model_dump()))
-    response.headers["Location"] = f"{router.prefix}/{row.gtin}"
+    response.headers["Location"] = str(request.url_for("get_product", gtin=row.gtin))
     return ProductOut.model_validate(row)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
@@ -47,11 +47,11 @@ class ZoneOut(Out):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a zone")
-def create_zone(body: ZoneIn, catalog: CatalogDep, response: Response) -> ZoneOut:
+def create_zone(body: ZoneIn, catalog: CatalogDep, request: Request, response: Response) -> ZoneOut:
     """Add a zone; 422 when its location does not exist."""
     catalog.require(Location, body.location, field="location")
     row = catalog.add(Zone(id=body.id, name=body.name, kind=body.kind, location_id=body.location))
-    response.headers["Location"] = f"{router.prefix}/{row.id}"
+    response.headers["Location"] = str(request.url_for("get_zone", zone_id=row.id))
     return ZoneOut.model_validate(row)
 
 

@@ -1,0 +1,84 @@
+"""The driver registry: which driver serves which ``driver.kind``, filled from the ``silentgw.drivers`` entry points.
+
+Built-in drivers are registered the same way a third party's are, in pyproject.toml::
+
+    [project.entry-points."silentgw.drivers"]
+    uhf-m100 = "silentgw.drivers.serial.uhf_m100:UhfM100Reader"
+
+An entry point names a driver class: it has a ``kind``, a pydantic ``Settings`` model for its options, and is built
+as ``cls(device, settings)``. Tests build a :class:`Registry` of their own instead of using the installed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from silentgw.drivers.base import Driver, UnknownDriver
+
+__all__ = ["DriverClass", "Registry"]
+
+GROUP = "silentgw.drivers"
+
+
+class DriverClass(Protocol):
+    """What an entry point of the ``silentgw.drivers`` group names."""
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]]
+
+    def __call__(self, device: str, settings: Any) -> Driver:
+        """Build the driver of ``device`` with its validated settings."""
+        ...
+
+
+class Registry:
+    """A mapping from driver kind to driver class."""
+
+    def __init__(self, drivers: Mapping[str, DriverClass]) -> None:
+        self._drivers = dict(drivers)
+
+    @classmethod
+    def installed(cls) -> Registry:
+        """The drivers installed in this environment (built-in and third-party)."""
+        found: dict[str, DriverClass] = {}
+        for ep in entry_points(group=GROUP):
+            found[ep.name] = ep.load()
+        return cls(found)
+
+    def kinds(self) -> list[str]:
+        """The kinds known, sorted."""
+        return sorted(self._drivers)
+
+    def get(self, kind: str) -> DriverClass:
+        """The driver class of ``kind``; :class:`UnknownDriver` names the known ones."""
+        try:
+            return self._drivers[kind]
+        except KeyError:
+            known = ", ".join(self.kinds()) or "none installed"
+            raise UnknownDriver(f"unknown driver kind {kind!r} (known: {known})") from None
+
+    def settings(self, kind: str, options: Mapping[str, Any]) -> BaseModel:
+        """Validate a device's driver options with the driver's own model (``ValidationError`` names the field)."""
+        return self.get(kind).Settings.model_validate(dict(options))
+
+    def build(self, device: str, kind: str, options: Mapping[str, Any]) -> Driver:
+        """The driver of ``device``, its options validated."""
+        return self.get(kind)(device, self.settings(kind, options))
+
+    def problems(self, devices: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+        """Every problem with the devices' driver settings, each naming its key (``devices.2.driver.baudrate``)."""
+        found: list[str] = []
+        for i, (_device, kind, options) in enumerate(devices):
+            try:
+                self.settings(kind, options)
+            except UnknownDriver as exc:
+                found.append(f"devices.{i}.driver.kind: {exc}")
+            except ValidationError as exc:
+                for error in exc.errors():
+                    where = ".".join(str(p) for p in error["loc"])
+                    found.append(f"devices.{i}.driver.{where}: {error['msg']}")
+        return found
