@@ -5,19 +5,21 @@ Built-in drivers are registered the same way a third party's are, in pyproject.t
     [project.entry-points."silentgw.drivers"]
     uhf-m100 = "silentgw.drivers.serial.uhf_m100:UhfM100Reader"
 
-An entry point names a driver class: it has a ``kind``, a pydantic ``Settings`` model for its options, and is built
-as ``cls(device, settings)``. Tests build a :class:`Registry` of their own instead of using the installed one.
+An entry point names a driver class: it has a ``kind`` (also its dialect's name), a ``transport`` (``serial`` or
+``mqtt``), a pydantic ``Settings`` model for its options, a ``parser(device, settings)`` class method giving the pure
+:class:`~silentgw.drivers.dialect.Parser` of its wire format, and is built as ``cls(device, settings)``. Tests build a :class:`Registry` of their own instead of using the installed one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from silentgw.drivers.base import Driver, UnknownDriver
+from silentgw.drivers.dialect import Parser
 
 __all__ = ["DriverClass", "Registry"]
 
@@ -28,30 +30,42 @@ class DriverClass(Protocol):
     """What an entry point of the ``silentgw.drivers`` group names."""
 
     kind: ClassVar[str]
+    transport: ClassVar[Literal["serial", "mqtt"]]
     Settings: ClassVar[type[BaseModel]]
 
     def __call__(self, device: str, settings: Any) -> Driver:
         """Build the driver of ``device`` with its validated settings."""
         ...
 
+    def parser(self, device: str, settings: Any) -> Parser:
+        """The pure parser of this driver's wire format (``silentgw drivers parse`` feeds it captured input)."""
+        ...
+
 
 class Registry:
     """A mapping from driver kind to driver class."""
 
-    def __init__(self, drivers: Mapping[str, DriverClass]) -> None:
+    def __init__(self, drivers: Mapping[str, DriverClass], *, origins: Mapping[str, str] | None = None) -> None:
         self._drivers = dict(drivers)
+        self._origins = dict(origins or {})
 
     @classmethod
     def installed(cls) -> Registry:
         """The drivers installed in this environment (built-in and third-party)."""
         found: dict[str, DriverClass] = {}
+        origins: dict[str, str] = {}
         for ep in entry_points(group=GROUP):
             found[ep.name] = ep.load()
-        return cls(found)
+            origins[ep.name] = f"{ep.value} ({ep.dist.name if ep.dist else 'unknown distribution'})"
+        return cls(found, origins=origins)
 
     def kinds(self) -> list[str]:
         """The kinds known, sorted."""
         return sorted(self._drivers)
+
+    def origin(self, kind: str) -> str:
+        """Where the driver of ``kind`` comes from: its entry point and distribution, when installed that way."""
+        return self._origins.get(kind, "registered directly")
 
     def get(self, kind: str) -> DriverClass:
         """The driver class of ``kind``; :class:`UnknownDriver` names the known ones."""

@@ -101,6 +101,8 @@ class AntennaSettings(_Section):
 
     port: int = Field(ge=1, le=64)
     zone: Slug
+    role: Literal["inner", "outer"] | None = None
+    """In a portal zone (dock door, exit): which side this antenna faces; the order they see a tag is its direction."""
 
 
 class DriverSettings(BaseModel):
@@ -195,12 +197,18 @@ class Settings(BaseSettings):
         for i, zone in enumerate(self.zones):
             if zone.location not in locations:
                 problems.append(f"zones.{i}.location: unknown location {zone.location!r}")
+        portal = {z.id: z.kind in ("dock_door", "exit") for z in self.zones}
         for i, device in enumerate(self.devices):
             if device.location is not None and device.location not in locations:
                 problems.append(f"devices.{i}.location: unknown location {device.location!r}")
             for j, antenna in enumerate(device.antennas):
                 if antenna.zone not in zones:
                     problems.append(f"devices.{i}.antennas.{j}.zone: unknown zone {antenna.zone!r}")
+                elif antenna.role is not None and portal.get(antenna.zone) is False:
+                    problems.append(
+                        f"devices.{i}.antennas.{j}.role: only portal zones (dock_door, exit) have inner and outer "
+                        f"antennas; {antenna.zone!r} is not one"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self

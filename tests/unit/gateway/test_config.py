@@ -352,5 +352,12 @@ def test_masked_is_the_whole_effective_config(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, SMALL), {"SILENTGW_API__PORT": "8081"})
     masked = settings.masked()
     assert masked["api"] == {"host": "127.0.0.1", "port": 8081}
-    assert masked["devices"][0]["antennas"] == [{"port": 1, "zone": "shelf-1"}]
+    assert masked["devices"][0]["antennas"] == [{"port": 1, "zone": "shelf-1", "role": None}]
     assert masked["mqtt"]["password"] is None  # nothing to hide, and no pretence there is
+
+
+def test_only_portal_antennas_have_a_role(tmp_path: Path) -> None:
+    text = SMALL.replace('{ port = 1, zone = "shelf-1" }', '{ port = 1, zone = "shelf-1", role = "inner" }')
+    assert text != SMALL
+    with pytest.raises(ConfigError, match=r"devices\.0\.antennas\.0\.role: only portal zones"):
+        load_settings(write(tmp_path, text), {})
