@@ -32,13 +32,13 @@ def list_drivers() -> None:
         typer.echo(f"{kind:<16} {cls.transport:<7} {registry.origin(kind)}")
 
 
-def _settings(cls: DriverClass, options: dict[str, Any]) -> BaseModel:
+def _settings(model: type[BaseModel], options: dict[str, Any]) -> BaseModel:
     try:
-        return cls.Settings.model_validate(options)
+        return model.model_validate(options)
     except ValidationError as exc:
         # Parsing needs no port or broker: fields that are only missing (url, topic) may stay unset here.
         if all(error["type"] == "missing" for error in exc.errors()):
-            return cls.Settings.model_construct(**options)
+            return model.model_construct(**options)
         raise
 
 
@@ -107,15 +107,17 @@ def parse(
     """
     if mode not in ("auto", "hex", "raw"):
         raise typer.BadParameter("choose auto, hex or raw", param_hint="--input")
+    registry = Registry.installed()
     try:
-        cls = Registry.installed().get(dialect)
+        cls = registry.get(dialect)
+        model = registry.model(dialect)
     except UnknownDriver as exc:
         raise typer.BadParameter(str(exc), param_hint="DIALECT") from exc
     try:
         parsed = orjson.loads(options)
         if not isinstance(parsed, dict):
             raise TypeError("not an object")
-        settings = _settings(cls, parsed)
+        settings = _settings(model, parsed)
     except (orjson.JSONDecodeError, TypeError, ValidationError) as exc:
         raise typer.BadParameter(f"not valid options for {dialect}: {exc}", param_hint="--options") from exc
     parser = cls.parser(device, settings)

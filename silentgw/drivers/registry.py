@@ -7,14 +7,15 @@ Built-in drivers are registered the same way a third party's are, in pyproject.t
 
 An entry point names a driver class: it has a ``kind`` (also its dialect's name), a ``transport`` (``serial`` or
 ``mqtt``), a pydantic ``Settings`` model for its options, a ``parser(device, settings)`` class method giving the pure
-:class:`~silentgw.drivers.dialect.Parser` of its wire format, and is built as ``cls(device, settings)``. Tests build a :class:`Registry` of their own instead of using the installed one.
+:class:`~silentgw.drivers.dialect.Parser` of its wire format, and is built as ``cls(device, settings)``. Tests
+build a :class:`Registry` of their own instead of using the installed one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,9 +30,19 @@ GROUP = "silentgw.drivers"
 class DriverClass(Protocol):
     """What an entry point of the ``silentgw.drivers`` group names."""
 
-    kind: ClassVar[str]
-    transport: ClassVar[Literal["serial", "mqtt"]]
-    Settings: ClassVar[type[BaseModel]]
+    # Read-only (properties), so a driver's narrower types (its own Settings model) still match.
+    @property
+    def kind(self) -> str:
+        """The driver kind, also its dialect's name (``uhf-m100``)."""
+        ...
+
+    @property
+    def transport(self) -> Literal["serial", "mqtt"]:
+        """How the device is reached."""
+        ...
+
+    # and a pydantic model class ``Settings`` of its options: read through Registry.model, since mypy cannot match
+    # a nested class against a protocol member.
 
     def __call__(self, device: str, settings: Any) -> Driver:
         """Build the driver of ``device`` with its validated settings."""
@@ -75,9 +86,16 @@ class Registry:
             known = ", ".join(self.kinds()) or "none installed"
             raise UnknownDriver(f"unknown driver kind {kind!r} (known: {known})") from None
 
+    def model(self, kind: str) -> type[BaseModel]:
+        """The pydantic model of the options of the driver of ``kind``."""
+        model = getattr(self.get(kind), "Settings", None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise UnknownDriver(f"driver {kind!r} has no Settings model")
+        return model
+
     def settings(self, kind: str, options: Mapping[str, Any]) -> BaseModel:
         """Validate a device's driver options with the driver's own model (``ValidationError`` names the field)."""
-        return self.get(kind).Settings.model_validate(dict(options))
+        return self.model(kind).model_validate(dict(options))
 
     def build(self, device: str, kind: str, options: Mapping[str, Any]) -> Driver:
         """The driver of ``device``, its options validated."""
