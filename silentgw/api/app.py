@@ -13,7 +13,8 @@ from sqlalchemy.orm import sessionmaker
 
 from silentgw import __version__
 from silentgw.api import problems
-from silentgw.api.routes import devices, epc, health, locations, members, products, zones
+from silentgw.api.routes import device_health, devices, epc, health, locations, members, products, zones
+from silentgw.gateway.app import Gateway
 from silentgw.gateway.config import Settings
 from silentgw.gateway.store.database import connect
 
@@ -22,8 +23,9 @@ __all__ = ["create_app"]
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
-    """The API for ``settings``; pass ``engine`` to share one the caller owns (it is then not disposed here)."""
+def create_app(settings: Settings, *, engine: Engine | None = None, gateway: Gateway | None = None) -> FastAPI:
+    """The API for ``settings``; pass ``engine`` to share one the caller owns (it is then not disposed here), and
+    ``gateway`` when the gateway runs in the same process (device health, commands)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,9 +45,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.gateway = gateway
     problems.install(app)
     app.include_router(health.router)
-    for module in (products, locations, zones, devices, members, epc):
+    for module in (products, locations, zones, devices, device_health, members, epc):
         app.include_router(module.router, prefix=API_PREFIX, responses=problems.PROBLEM_RESPONSES)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -264,7 +264,7 @@ class StoreDay:
             hours = (time - self.plan.start).total_seconds() / 3600
             warm = 6.0 <= hours < 6.75  # the fridge door is left ajar for 45 minutes
             base = 8.6 if warm else 4.0
-            out.append(SensorReading(self.plan.fridge, "temperature", round(self.rng.gauss(base, 0.2), 2), "C", time))
+            out.append(SensorReading(self.plan.fridge, "temperature", round(self.rng.gauss(base, 0.2), 2), "°C", time))
         if self.plan.scale in self.layout.sensors:
             sold_share = len(self.truth.sales) / max(self.plan.shoppers, 1)
             grams = max(0.0, 12_000 * (1 - 0.8 * sold_share) + self.rng.gauss(0, 15))

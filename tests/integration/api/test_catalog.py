@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from silentgw.api import create_app
-from silentgw.api.routes import devices, epc, health, locations, members, products, zones
+from silentgw.api.routes import device_health, devices, epc, health, locations, members, products, zones
 from silentgw.gateway.config import Settings
 
 API = "/api/v1"
@@ -721,7 +721,9 @@ def test_the_openapi_document_describes_every_route_and_every_error(client: Test
     assert document["openapi"].startswith("3.1.")
     assert {"title", "version"} <= document["info"].keys()
 
-    routers = [(API, r.router) for r in (products, locations, zones, devices, members, epc)] + [("", health.router)]
+    routers = [(API, r.router) for r in (products, locations, zones, devices, device_health, members, epc)] + [
+        ("", health.router)
+    ]
     routes = {
         (prefix + route.path, method.lower())
         for prefix, router in routers

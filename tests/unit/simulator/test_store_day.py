@@ -110,7 +110,7 @@ def test_the_fridge_warms_up_in_the_afternoon_only(day: tuple[StoreDay, list[Tag
     assert warm
     hours = {int((o.time - PLAN.start).total_seconds() // 3600) for o in warm}
     assert hours <= {6}
-    assert Counter(o.unit for o in temps) == Counter({"C": len(temps)})
+    assert Counter(o.unit for o in temps) == Counter({"°C": len(temps)})
 
 
 def test_items_on_the_shelves_are_read_where_the_truth_says_they_are(

@@ -1,0 +1,1 @@
+"""Serial drivers, one module per wire protocol, all reading through :mod:`silentgw.drivers.serial.port`."""

@@ -1,0 +1,90 @@
+"""The device end of a pseudo-terminal: a simulated serial device the gateway opens as if it were /dev/ttyUSB0.
+
+The slave side gets a stable path (a symlink, replaced atomically) so a settings file can name it like a real port.
+The simulator keeps the slave open itself, so the terminal outlives the gateway closing and reopening it. Bytes
+written while nobody reads would fill the terminal's buffer; like a real UART with nothing attached, the device then
+drops them (counted) rather than stalling the simulation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tty
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["PtyDevice"]
+
+logger = logging.getLogger(__name__)
+
+
+class PtyDevice:
+    """A pseudo-terminal whose slave the gateway opens; ``write`` sends bytes to it, ``on_receive`` hears it."""
+
+    def __init__(self, link: Path | None = None) -> None:
+        self.link = link
+        self.dropped = 0
+        self._master = -1
+        self._slave = -1
+        self.path = ""
+
+    def open(self, on_receive: Callable[[bytes], None] | None = None) -> None:
+        """Create the terminal and its symlink; ``on_receive`` hears, on the event loop, what the gateway writes."""
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo, no line editing: bytes pass as they are, like a real serial line
+        tty.setraw(self._master)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        if self.link is not None:
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            fresh = self.link.with_name(self.link.name + ".new")
+            with contextlib.suppress(FileNotFoundError):
+                fresh.unlink()
+            fresh.symlink_to(self.path)
+            fresh.replace(self.link)
+        if on_receive is not None:
+            asyncio.get_running_loop().add_reader(self._master, self._readable, on_receive)
+
+    def _readable(self, on_receive: Callable[[bytes], None]) -> None:
+        try:
+            data = os.read(self._master, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            return  # EIO while no one has the slave open: nothing was said
+        if data:
+            on_receive(data)
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` down the line; what the terminal cannot take now is dropped and counted."""
+        try:
+            sent = os.write(self._master, data)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            self.dropped += len(data) - sent
+            logger.debug("pty %s: nobody reading, %d bytes dropped", self.path, len(data) - sent)
+
+    def close(self) -> None:
+        """Close both ends and remove the symlink."""
+        if self._master >= 0:
+            with contextlib.suppress(ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(self._master)
+            os.close(self._master)
+            os.close(self._slave)
+            self._master = self._slave = -1
+        if self.link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                if self.link.is_symlink() and os.readlink(self.link) == self.path:
+                    self.link.unlink()
+
+    def __enter__(self) -> PtyDevice:
+        self.open()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
