@@ -1,38 +1,81 @@
-"""`silentgw demo`: a demo store in a SQLite file, served by the API on 127.0.0.1:8000."""
+"""`silentgw demo`: the demo store in a SQLite file, its simulated hardware playing a store day, the gateway reading
+it through its real drivers, and the API on 127.0.0.1:8000. No broker and no database server needed."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from silentgw.api import create_app
+from silentgw.gateway.app import run_gateway
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings, load_settings
 from silentgw.gateway.layout import apply_layout
 from silentgw.gateway.store.database import connect, upgrade
+from silentgw.simulator.demo_layout import demo_layout
 from silentgw.simulator.demo_store import seed_catalog
+from silentgw.simulator.player import Player
+from silentgw.simulator.rig import serial_rig
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan
 
 __all__ = ["demo"]
 
 logger = logging.getLogger(__name__)
 
 
-def demo_settings(database: Path, *, host: str, port: int) -> Settings:
-    """The example store's settings, pointed at ``database`` and the given address."""
+def demo_settings(database: Path, run_dir: Path, *, host: str, port: int) -> Settings:
+    """The example store, pointed at ``database`` and the given address, its devices simulated in ``run_dir``."""
     example = Path(str(resources.files("silentgw").joinpath("example.toml")))
     environ = {
         "SILENTGW_DATABASE_URL": f"sqlite:///{database}",
         "SILENTGW_API__HOST": host,
         "SILENTGW_API__PORT": str(port),
     }
-    return load_settings(example, environ)
+    return demo_layout(load_settings(example, environ), run_dir)
+
+
+def seed_store(settings: Settings, engine: Engine) -> str:
+    """Create the schema and the demo store; a line saying what was added."""
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        catalog = Catalog(session, site_id=settings.site.id)
+        layout = apply_layout(catalog, settings)
+        products, members = seed_catalog(catalog, today=dt.datetime.now(dt.UTC).date())
+    return f"{layout.inserted} layout rows, {products} products and {members} members added"
+
+
+async def _days(settings: Settings, player: Player, *, first_seed: int) -> None:
+    """Store days back to back, each with the next seed, stamped from today's opening on."""
+    n = first_seed
+    while True:
+        opening = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        day = StoreDay(settings, StoreDayPlan(start=opening), seed=n)
+        progress = await player.play(day)
+        logger.info("store day %d played: %d observations, %d sales", n, progress.played, len(day.truth.sales))
+        n += 1
+
+
+async def _serve(settings: Settings, engine: Engine, *, speed: float, seed: int) -> None:
+    with serial_rig(settings) as voices:
+        async with run_gateway(settings) as gateway:
+            app = create_app(settings, engine=engine, gateway=gateway)
+            server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
+            days = asyncio.create_task(_days(settings, Player(voices, speed=speed), first_seed=seed), name="store day")
+            try:
+                await server.serve()
+            finally:
+                days.cancel()
+                await asyncio.gather(days, return_exceptions=True)
 
 
 def demo(
@@ -41,28 +84,36 @@ def demo(
     ),
     host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+    speed: Annotated[float, typer.Option(help="How many times faster than real time the store day plays.")] = 60.0,
+    seed: Annotated[int, typer.Option(help="The first store day's seed (each day after takes the next).")] = 1,
     reset: Annotated[bool, typer.Option(help="Start from an empty database.")] = False,
 ) -> None:
-    """Seed a demo store (products, locations, zones, readers, members) and serve the API on it."""
+    """Seed a demo store, play its simulated hardware through the real drivers, and serve the API on it."""
+    if speed <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--speed")
     if reset:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
-    settings = demo_settings(database, host=host, port=port)
-    engine = connect(settings.database_url)
-    upgrade(engine)
-    with Session(engine) as session, session.begin():
-        catalog = Catalog(session, site_id=settings.site.id)
-        layout = apply_layout(catalog, settings)
-        products, members = seed_catalog(catalog, today=dt.datetime.now(dt.UTC).date())
-    base = f"http://{host}:{port}"
-    typer.echo(
-        f"\nsilentgw demo store '{settings.site.name}' in {database}: "
-        f"{layout.inserted} layout rows and {products} products, {members} members added.\n"
-        f"  API docs      {base}/docs\n"
-        f"  products      {base}/api/v1/products\n"
-        f"  decode an EPC {base}/api/v1/epc/3074257BF7194E4000001A85\n"
-        f"  health        {base}/readyz\n"
-        "Press Ctrl+C to stop.\n"
-    )
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
-    engine.dispose()
+    with tempfile.TemporaryDirectory(prefix="silentgw-demo-") as run:
+        settings = demo_settings(database.resolve(), Path(run), host=host, port=port)
+        engine = connect(settings.database_url)
+        added = seed_store(settings, engine)
+        base = f"http://{host}:{port}"
+        readers = [d.id for d in settings.devices if d.kind == "reader"]
+        typer.echo(
+            f"\nsilentgw demo store '{settings.site.name}' in {database}: {added}.\n"
+            f"Simulated hardware in {run}: {len(settings.devices)} serial devices on pseudo-terminals, read through\n"
+            f"the real drivers; a store day plays at {speed:g}x (12 hours in {12 * 60 / speed:.0f} minutes).\n"
+            f"  API docs      {base}/docs\n"
+            f"  products      {base}/api/v1/products\n"
+            f"  decode an EPC {base}/api/v1/epc/3074257BF7194E4000001A85\n"
+            f"  a reader      {base}/api/v1/devices/{readers[0]}/health\n"
+            f"  health        {base}/readyz\n"
+            "Press Ctrl+C to stop.\n"
+        )
+        try:
+            asyncio.run(_serve(settings, engine, speed=speed, seed=seed))
+        except KeyboardInterrupt:
+            pass  # uvicorn hands Ctrl+C back once it has shut down gracefully: that is a normal stop
+        finally:
+            engine.dispose()

@@ -2,8 +2,9 @@
 
 The slave side gets a stable path (a symlink, replaced atomically) so a settings file can name it like a real port.
 The simulator keeps the slave open itself, so the terminal outlives the gateway closing and reopening it. Bytes
-written while nobody reads would fill the terminal's buffer; like a real UART with nothing attached, the device then
-drops them (counted) rather than stalling the simulation.
+written faster than the gateway reads wait in the device's own output buffer (``backlog`` bytes, like a UART's
+transmit FIFO) and go out as the terminal takes them; when that buffer is full, a whole new frame is dropped
+(counted), never part of one, rather than stalling the simulation.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ logger = logging.getLogger(__name__)
 class PtyDevice:
     """A pseudo-terminal whose slave the gateway opens; ``write`` sends bytes to it, ``on_receive`` hears it."""
 
-    def __init__(self, link: Path | None = None) -> None:
+    def __init__(self, link: Path | None = None, *, backlog: int = 256 * 1024) -> None:
         self.link = link
+        self.backlog = backlog
         self.dropped = 0
+        self._pending = bytearray()
+        self._waiting = False
         self._master = -1
         self._slave = -1
         self.path = ""
@@ -60,20 +64,34 @@ class PtyDevice:
             on_receive(data)
 
     def write(self, data: bytes) -> None:
-        """Send ``data`` down the line; what the terminal cannot take now is dropped and counted."""
+        """Send ``data`` (one frame or line) down the line, or drop all of it if the output buffer is full."""
+        if len(self._pending) + len(data) > self.backlog:
+            self.dropped += len(data)
+            logger.debug("pty %s: output buffer full, %d bytes dropped", self.path, len(data))
+            return
+        self._pending += data
+        self._flush()
+
+    def _flush(self) -> None:
         try:
-            sent = os.write(self._master, data)
+            sent = os.write(self._master, self._pending)
         except BlockingIOError:
             sent = 0
-        if sent < len(data):
-            self.dropped += len(data) - sent
-            logger.debug("pty %s: nobody reading, %d bytes dropped", self.path, len(data) - sent)
+        del self._pending[:sent]
+        loop = asyncio.get_running_loop()
+        if self._pending and not self._waiting:
+            loop.add_writer(self._master, self._flush)
+            self._waiting = True
+        elif not self._pending and self._waiting:
+            loop.remove_writer(self._master)
+            self._waiting = False
 
     def close(self) -> None:
         """Close both ends and remove the symlink."""
         if self._master >= 0:
             with contextlib.suppress(ValueError, RuntimeError):
                 asyncio.get_running_loop().remove_reader(self._master)
+                asyncio.get_running_loop().remove_writer(self._master)
             os.close(self._master)
             os.close(self._slave)
             self._master = self._slave = -1

@@ -65,9 +65,9 @@ class SimM100:
                 self.power_centi_dbm = int.from_bytes(frame[5:7], "big")
                 self.port.write(_POWER_ANSWER)
 
-    def report(self, read: TagRead) -> None:
+    def report(self, read: TagRead | SensorReading) -> None:
         """Send the tag's notice, if the host has started polling (a real module is silent until then)."""
-        if self.polling:
+        if self.polling and isinstance(read, TagRead):
             self.port.write(m100_notice(read.epc, read.rssi))
 
 
@@ -81,9 +81,10 @@ class SimEm4100:
         """Open the terminal."""
         self.port.open()
 
-    def report(self, read: TagRead) -> None:
+    def report(self, read: TagRead | SensorReading) -> None:
         """Send the card's frame."""
-        self.port.write(em4100.encode_frame(read.epc))
+        if isinstance(read, TagRead):
+            self.port.write(em4100.encode_frame(read.epc))
 
 
 class SimSensorLines:
@@ -97,8 +98,10 @@ class SimSensorLines:
         """Open the terminal."""
         self.port.open()
 
-    def report(self, reading: SensorReading) -> None:
+    def report(self, reading: TagRead | SensorReading) -> None:
         """Print the reading as a line, with its unit where the format carries one."""
+        if not isinstance(reading, SensorReading):
+            return
         if self.json_lines:
             line = orjson.dumps({reading.quantity: reading.value, "unit": reading.unit}) + b"\n"
         else:

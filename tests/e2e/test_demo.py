@@ -25,7 +25,18 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("demo")
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "silentgw", "demo", "--db", str(workdir / "demo.db"), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "silentgw",
+            "demo",
+            "--db",
+            str(workdir / "demo.db"),
+            "--port",
+            str(port),
+            "--speed",
+            "600",
+        ],
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -81,3 +92,17 @@ def test_a_product_created_over_http_is_listed(demo: str) -> None:
     again = httpx.post(f"{demo}/api/v1/products", json=new)
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
+
+
+def test_the_simulated_store_day_reaches_the_gateway_through_its_drivers(demo: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        shelf = httpx.get(f"{demo}/api/v1/devices/reader-floor-a1/health").json()
+        fridge = httpx.get(f"{demo}/api/v1/devices/fridge-1/health").json()
+        if shelf["observations"] > 100 and fridge["observations"] > 0:
+            break
+        assert time.monotonic() < deadline, (shelf, fridge)
+        time.sleep(0.2)
+    assert shelf["state"] == "up"
+    assert shelf["frames_bad"] == 0, shelf["recent_rejects"][:3]
+    assert fridge["frames_bad"] == 0
