@@ -1,0 +1,84 @@
+"""`silentgw simulate`: play simulated hardware, speaking the real wire formats, for a gateway to read."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from silentgw.cli.context import context
+from silentgw.simulator.player import Player
+from silentgw.simulator.player import Progress as Played
+from silentgw.simulator.rig import serial_rig
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+from silentgw.simulator.truth import Truth
+
+app = typer.Typer(help="Simulated readers, sensors and shoppers, in the real wire formats.", no_args_is_help=True)
+
+
+def truth_json(truth: Truth) -> dict[str, Any]:
+    """The ground truth as plain data: where every item is, every sale, and how often each thing happened."""
+    return {
+        "location": truth.location,
+        "keys": {epc: item.key for epc, item in truth.items.items()},
+        "sales": [
+            {"time": s.time.isoformat(), "member": s.member, "items": list(s.items), "total": str(s.total)}
+            for s in truth.sales
+        ],
+        "happened": dict(Counter(h.what for h in truth.happenings)),
+    }
+
+
+@app.command("store-day")
+def store_day(
+    ctx: typer.Context,
+    speed: Annotated[float, typer.Option(help="Times faster than real time; 0 plays as fast as possible.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="The day's seed: the same seed plays the same day.")] = 1,
+    hours: Annotated[float, typer.Option(help="How long the store is open.")] = 12.0,
+    truth: Annotated[
+        Path | None, typer.Option(help="Write the ground truth here as JSON when the day is over.")
+    ] = None,
+) -> None:
+    """Play a store day on the configured store's devices (serial devices on pseudo-terminals at their `url`)."""
+    if speed < 0:
+        raise typer.BadParameter("must be 0 or more", param_hint="--speed")
+    settings = context(ctx).settings()
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    day = StoreDay(settings, StoreDayPlan(start=start, hours=hours), seed=seed)
+
+    async def play() -> Played:
+        with serial_rig(settings) as voices:
+            if not voices:
+                raise typer.BadParameter("no device of the settings can be simulated (serial devices need a file path)")
+            for device in voices:
+                typer.echo(f"simulating {device}")
+            player = Player(voices, speed=speed or None)
+            span = hours * 3600
+            with Progress(TextColumn("store day"), BarColumn(), TimeRemainingColumn(), transient=True) as bar:
+                task = bar.add_task("day", total=span)
+
+                def each(_: Played) -> None:
+                    if day.truth.happenings:
+                        bar.update(task, completed=(day.truth.happenings[-1].time - start).total_seconds())
+
+                return await player.play(day, each=each)
+
+    try:
+        played = asyncio.run(play())
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+        raise typer.Exit(130) from None
+    happened = Counter(h.what for h in day.truth.happenings)
+    typer.echo(
+        f"played {played.played:,} observations ({played.unrouted:,} of devices not simulated here): "
+        f"{happened['arrived']} items delivered, {len(day.truth.sales)} sales, {happened['unpaid_exit']} unpaid exit(s)"
+    )
+    if truth is not None:
+        truth.write_bytes(orjson.dumps(truth_json(day.truth), option=orjson.OPT_INDENT_2))
+        typer.echo(f"ground truth written to {truth}")
