@@ -1,0 +1,146 @@
+"""Impinj R700 (and R720) readers through the Impinj IoT device interface's MQTT output.
+
+Each event is one JSON object on its own line, several lines to a message::
+
+    {"timestamp": "2021-07-09T23:35:59.278427551Z", "hostname": "impinj-13-f8-f5", "eventType": "tagInventory",
+     "tagInventoryEvent": {"epc": "4oARkKUCH4AFWBfK", "antennaPort": 1, "antennaName": "Antenna 1",
+                           "peakRssiCdbm": -2650, "frequency": 915250, "transmitPowerCdbm": 3000,
+                           "lastSeenTime": "2021-07-09T23:35:59.270000Z"}}
+
+* ``epc`` is base64: ``epcHex`` is only there when the preset turns it on, so the base64 is decoded when it is absent;
+* ``peakRssiCdbm`` is in hundredths of a dBm; the time is ``lastSeenTime`` when reported, else the event's
+  ``timestamp``, else the time the message arrived;
+* ``antennaConnectedEvent`` / ``antennaDisconnectedEvent`` (``{"antennaPort": 2}``) become a heartbeat whose
+  detail names the port (not "down": the reader itself is still up and reads on its other antennas);
+  ``inventoryStatusEvent`` (``{"status": "running"}``) and ``inventoryTerminatedEvent`` a heartbeat saying so;
+  ``overflowEvent`` (the reader dropped events) a reject, so it is counted.
+
+Sources: Impinj, *Impinj IoT Device Interface* (https://platform.impinj.com/site/docs/reader_api_welcome/ and its
+OpenAPI reference; https://support.impinj.com/hc/en-us/articles/32123172324755), whose ``ReaderEvent`` carries
+``timestamp``, ``hostname``, ``eventType`` and exactly one of ``tagInventoryEvent``, ``antennaConnectedEvent``,
+``antennaDisconnectedEvent``, ``inventoryStatusEvent``, ``inventoryTerminatedEvent``, ``overflowEvent`` (among
+others); the tag event's fields ``epc``/``epcHex``, ``antennaPort``, ``peakRssiCdbm``, ``lastSeenTime`` as there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar, Literal
+
+import orjson
+
+from silentgw.drivers.base import Emit
+from silentgw.drivers.mqtt.client import MqttConnection, serve
+from silentgw.drivers.mqtt.payloads import IsoTimes, base64_epc, hex_epc
+from silentgw.drivers.mqtt.settings import MqttSettings
+from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
+
+__all__ = ["ImpinjIotParser", "ImpinjIotReader"]
+
+
+class ImpinjIotParser:
+    """Turns one message of newline-delimited Impinj reader events into observations."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self._times = IsoTimes()
+
+    def feed(self, data: bytes, now: dt.datetime) -> list[Observation | Rejected]:
+        """The observations in one message payload; each bad line is rejected with its reason."""
+        out: list[Observation | Rejected] = []
+        for line in data.splitlines() if b"\n" in data or b"\r" in data else (data,):
+            if not line.strip():
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                out.append(Rejected(self.device, line, f"bad JSON: {exc}", now))
+                continue
+            for event in value if type(value) is list else (value,):
+                out.append(self._event(event, now))
+        return out
+
+    def flush(self, now: dt.datetime) -> list[Observation | Rejected]:
+        """Nothing is kept between messages."""
+        return []
+
+    def _event(self, event: Any, now: dt.datetime) -> Observation | Rejected:
+        if type(event) is not dict:
+            return self._reject(event, "event is not a JSON object", now)
+        tag = event.get("tagInventoryEvent")
+        try:
+            if type(tag) is dict:
+                return self._tag(tag, event, now)
+            for key, what in (("antennaConnectedEvent", "connected"), ("antennaDisconnectedEvent", "disconnected")):
+                body = event.get(key)
+                if type(body) is dict:
+                    port = body["antennaPort"]
+                    if type(port) is not int:
+                        raise ValueError(f"antennaPort is not an integer: {port!r}")
+                    time = self._time(event, None, now)
+                    return DeviceStatus(self.device, "heartbeat", time, f"antenna {port} {what}")
+            body = event.get("inventoryStatusEvent")
+            if type(body) is dict:
+                status = body.get("status", "unknown")
+                return DeviceStatus(self.device, "heartbeat", self._time(event, None, now), f"inventory {status}")
+            if type(event.get("inventoryTerminatedEvent")) is dict:
+                return DeviceStatus(self.device, "heartbeat", self._time(event, None, now), "inventory terminated")
+            if "overflowEvent" in event:
+                return self._reject(event, "the reader reports an overflow: it dropped events", now)
+        except KeyError as exc:
+            return self._reject(event, f"event without {exc.args[0]}", now)
+        except ValueError as exc:
+            return self._reject(event, str(exc), now)
+        kind = event.get("eventType")
+        return self._reject(event, f"unsupported event type {kind!r}" if kind else "not an Impinj reader event", now)
+
+    def _tag(self, tag: dict[str, Any], event: dict[str, Any], now: dt.datetime) -> TagRead:
+        epc_hex = tag.get("epcHex")
+        epc = hex_epc(epc_hex) if epc_hex is not None else base64_epc(tag["epc"])
+        antenna = tag["antennaPort"]
+        if type(antenna) is not int:
+            raise ValueError(f"antennaPort is not an integer: {antenna!r}")
+        cdbm = tag.get("peakRssiCdbm")
+        if cdbm is not None and type(cdbm) not in (int, float):
+            raise ValueError(f"peakRssiCdbm is not a number: {cdbm!r}")
+        return TagRead(epc, self.device, antenna, None if cdbm is None else cdbm / 100, self._time(event, tag, now))
+
+    def _time(self, event: dict[str, Any], tag: dict[str, Any] | None, now: dt.datetime) -> dt.datetime:
+        stamp = tag.get("lastSeenTime") if tag is not None else None
+        if stamp is None:
+            stamp = event.get("timestamp")
+        return now if stamp is None else self._times.parse(stamp)
+
+    def _reject(self, event: Any, reason: str, now: dt.datetime) -> Rejected:
+        try:
+            raw = orjson.dumps(event)
+        except TypeError:
+            raw = repr(event).encode()
+        return Rejected(self.device, raw, reason, now)
+
+
+class ImpinjIotReader:
+    """An Impinj R700's IoT device interface MQTT output: tag reads, antenna and inventory events in."""
+
+    kind: ClassVar[str] = "impinj-iot"
+    transport: ClassVar[Literal["serial", "mqtt"]] = "mqtt"
+
+    class Settings(MqttSettings):
+        """The broker, plus the topic set in the reader's MQTT configuration (``eventTopic``)."""
+
+        event_topic: str
+        """Where the reader publishes its events."""
+
+    def __init__(self, device: str, settings: ImpinjIotReader.Settings) -> None:
+        self.device = device
+        self.settings = settings
+
+    @classmethod
+    def parser(cls, device: str, settings: ImpinjIotReader.Settings) -> ImpinjIotParser:
+        """The pure parser of Impinj event lines."""
+        return ImpinjIotParser(device)
+
+    async def run(self, emit: Emit) -> None:
+        """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""
+        async with MqttConnection(self.settings, [self.settings.event_topic], device=self.device) as connection:
+            await serve(connection, self.parser(self.device, self.settings), emit, device=self.device)

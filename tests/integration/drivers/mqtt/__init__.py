@@ -1,0 +1,1 @@
+"""The MQTT drivers end to end through a real Mosquitto."""

@@ -1,0 +1,1 @@
+"""Unit tests of the MQTT dialects: payloads in, observations out, no broker."""
