@@ -15,6 +15,7 @@ wait_port() {
 
 missing=""
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
+command -v mosquitto_sub >/dev/null 2>&1 || missing="$missing mosquitto-clients"  # the ingest benchmark's ceiling
 command -v pg_ctlcluster >/dev/null 2>&1 || missing="$missing postgresql"
 if [ -n "$missing" ]; then
     echo "installing:$missing"

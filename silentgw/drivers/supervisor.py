@@ -137,7 +137,9 @@ class Supervisor:
                 health.recent_rejects.append(item)
                 logger.debug("device %s: set aside %r: %s", item.device, item.raw[:64], item.reason)
             elif type(item) is DeviceStatus:
-                if item.state == "up" and health.state != "up":
+                if item.device != health.device:
+                    pass  # about a part of the device (an antenna) or another device: passed on, not our state
+                elif item.state == "up" and health.state != "up":
                     health.state = "up"
                     health.up_since = item.time
                 elif item.state == "down":

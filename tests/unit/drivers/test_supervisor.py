@@ -124,3 +124,28 @@ async def test_heartbeats_only_while_up() -> None:
     beats = [o for o in received if isinstance(o, DeviceStatus) and o.state == "heartbeat"]
     assert len(beats) >= 2
     assert all(b.device == "sensor-1" for b in beats)
+
+
+async def test_status_of_another_device_does_not_change_this_ones_state() -> None:
+    received: list[Observation | Rejected] = []
+
+    async def sink(batch: Sequence[Observation | Rejected]) -> None:
+        received.extend(batch)
+
+    class Portal:
+        device = "portal-1"
+
+        async def run(self, emit: Emit) -> None:
+            await emit([DeviceStatus(self.device, "up", T0)])
+            await emit([DeviceStatus("portal-1/antenna-2", "down", T0, "antenna disconnected")])
+            await asyncio.Event().wait()
+
+    supervisor = Supervisor(Portal(), sink, heartbeat=3600)
+    task = asyncio.create_task(supervisor.run())
+    while len(received) < 2:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert supervisor.health.state == "up"
+    assert received[1].device == "portal-1/antenna-2"  # passed on all the same

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import pytest
@@ -15,8 +16,8 @@ from silentgw.drivers.commands import Command, DisplayText, Lock
 from silentgw.drivers.dialect import Parser
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
 from silentgw.drivers.registry import Registry
-from silentgw.gateway.app import Tally, run_gateway
-from silentgw.gateway.config import ConfigError, Settings
+from silentgw.gateway.app import Tally, build_drivers, run_gateway
+from silentgw.gateway.config import ConfigError, Settings, load_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -111,3 +112,9 @@ async def test_the_tally_counts_what_came_in() -> None:
     assert tally.kinds["read:epc"] == 4
     assert tally.kinds["status:up"] == 1
     assert tally.devices["r0"] == 4
+
+
+def test_the_example_configs_driver_settings_all_validate_with_the_installed_drivers() -> None:
+    example = load_settings(Path(__file__).parents[3] / "silentgw" / "example.toml", {})
+    drivers = build_drivers(example, Registry.installed())
+    assert set(drivers) == {d.id for d in example.devices}

@@ -118,7 +118,7 @@ def test_items_on_the_shelves_are_read_where_the_truth_says_they_are(
 ) -> None:
     simulation, stream = day
     last_hour = PLAN.start + dt.timedelta(hours=PLAN.hours - 1)
-    shelf_ports = {("reader-floor", 1): "shelf-1a", ("reader-floor", 2): "shelf-2a"}
+    shelf_ports = {("reader-floor", 1): "shelf-1a", ("reader-floor-2", 2): "shelf-2a"}
     seen: dict[str, str] = {}
     for o in stream:
         if isinstance(o, TagRead) and o.time >= last_hour and (o.reader, o.antenna) in shelf_ports:
