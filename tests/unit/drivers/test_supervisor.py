@@ -148,4 +148,4 @@ async def test_status_of_another_device_does_not_change_this_ones_state() -> Non
     with pytest.raises(asyncio.CancelledError):
         await task
     assert supervisor.health.state == "up"
-    assert received[1].device == "portal-1/antenna-2"  # passed on all the same
+    assert received[1] == DeviceStatus("portal-1/antenna-2", "down", T0, "antenna disconnected")  # passed on
