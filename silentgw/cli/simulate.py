@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from silentgw.cli.context import context
 from silentgw.simulator.player import Player
 from silentgw.simulator.player import Progress as Played
-from silentgw.simulator.rig import serial_rig
+from silentgw.simulator.rig import rig
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan
 from silentgw.simulator.truth import Truth
 
@@ -45,7 +46,8 @@ def store_day(
         Path | None, typer.Option(help="Write the ground truth here as JSON when the day is over.")
     ] = None,
 ) -> None:
-    """Play a store day on the configured store's devices (serial devices on pseudo-terminals at their `url`)."""
+    """Play a store day on the configured store's devices: serial ones on pseudo-terminals at their `url`, MQTT
+    readers (Zebra, Impinj) publishing to their broker."""
     if speed < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--speed")
     settings = context(ctx).settings()
@@ -53,15 +55,18 @@ def store_day(
     day = StoreDay(settings, StoreDayPlan(start=start, hours=hours), seed=seed)
 
     async def play() -> Played:
-        with serial_rig(settings) as voices:
+        with contextlib.ExitStack() as stack:
+            try:
+                voices = stack.enter_context(rig(settings))
+            except OSError as exc:
+                raise typer.BadParameter(f"cannot reach the MQTT broker of a simulated reader: {exc}") from exc
             if not voices:
                 raise typer.BadParameter("no device of the settings can be simulated (serial devices need a file path)")
             for device in voices:
                 typer.echo(f"simulating {device}")
             player = Player(voices, speed=speed or None)
-            span = hours * 3600
             with Progress(TextColumn("store day"), BarColumn(), TimeRemainingColumn(), transient=True) as bar:
-                task = bar.add_task("day", total=span)
+                task = bar.add_task("day", total=hours * 3600)
 
                 def each(_: Played) -> None:
                     if day.truth.happenings:

@@ -1,8 +1,8 @@
 """The simulated hardware of a configured store: a voice for every device the settings name, on its own transport.
 
 Serial devices (``uhf-m100``, ``em4100``, ``sensor-lines``) whose ``url`` is a file path get a pseudo-terminal
-linked at that path, so the gateway opens it as it would a USB adapter. Devices of other transports are left to
-their own rigs (MQTT readers publish to a broker).
+linked at that path, so the gateway opens it as it would a USB adapter. MQTT readers (``zebra-iotc``,
+``impinj-iot``) publish to the broker and topic their settings name, as the real reader would.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+from silentgw.drivers.mqtt.impinj_iot import ImpinjIotReader
+from silentgw.drivers.mqtt.zebra_iotc import ZebraIotcReader
 from silentgw.gateway.config import DeviceSettings, Settings
+from silentgw.simulator.mqtt_devices import MqttVoice, SimImpinjReader, SimZebraReader
 from silentgw.simulator.player import SimDevice
 from silentgw.simulator.pty import PtyDevice
 from silentgw.simulator.serial_devices import SimEm4100, SimM100, SimSensorLines
 
-__all__ = ["serial_rig"]
+__all__ = ["rig", "serial_rig"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +56,33 @@ def serial_rig(settings: Settings) -> Iterator[dict[str, SimDevice]]:
     finally:
         for voice in voices.values():
             voice.port.close()
+
+
+def _mqtt_voice(device: DeviceSettings) -> SimZebraReader | SimImpinjReader | None:
+    options = device.driver.model_dump(exclude={"kind"})
+    if device.driver.kind == "zebra-iotc":
+        zebra = ZebraIotcReader.Settings.model_validate(options)
+        return SimZebraReader(MqttVoice(zebra, name=device.id), data_topic=zebra.data_topic)
+    if device.driver.kind == "impinj-iot":
+        impinj = ImpinjIotReader.Settings.model_validate(options)
+        return SimImpinjReader(MqttVoice(impinj, name=device.id), event_topic=impinj.event_topic, hostname=device.id)
+    return None
+
+
+@contextlib.contextmanager
+def rig(settings: Settings) -> Iterator[dict[str, SimDevice]]:
+    """Every device of ``settings`` the simulator can play: serial ones on ptys, MQTT readers on their broker."""
+    readers: dict[str, SimZebraReader | SimImpinjReader] = {}
+    with serial_rig(settings) as voices:
+        try:
+            for device in settings.devices:
+                reader = _mqtt_voice(device)
+                if reader is not None:
+                    reader.voice.open()
+                    readers[device.id] = reader
+                    logger.info("simulated %s %s on %s:%d", device.driver.kind, device.id, reader.voice.settings.host,
+                                reader.voice.settings.port)  # fmt: skip
+            yield {**voices, **readers}
+        finally:
+            for reader in readers.values():
+                reader.voice.close()
