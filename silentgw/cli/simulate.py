@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from silentgw.cli.context import context
+from silentgw.drivers.mqtt.settings import MqttSettings
+from silentgw.drivers.observations import TagRead
+from silentgw.simulator.load import LoadPlan, play_load
+from silentgw.simulator.mqtt_devices import MqttVoice, zebra_event
 from silentgw.simulator.player import Player
 from silentgw.simulator.player import Progress as Played
 from silentgw.simulator.rig import rig
@@ -87,3 +92,52 @@ def store_day(
     if truth is not None:
         truth.write_bytes(orjson.dumps(truth_json(day.truth), option=orjson.OPT_INDENT_2))
         typer.echo(f"ground truth written to {truth}")
+
+
+@app.command("load")
+def load(
+    rate: Annotated[float, typer.Option(help="Tag reads per second, over all readers.")] = 1000.0,
+    tags: Annotated[int, typer.Option(help="How many distinct tags the readers see.")] = 1000,
+    readers: Annotated[int, typer.Option(help="How many Zebra readers publish.")] = 4,
+    seconds: Annotated[float, typer.Option(help="How long the load lasts.")] = 10.0,
+    batch: Annotated[
+        bool, typer.Option(help="One message per reader per burst (a JSON array), not one per read.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="The MQTT broker.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The broker's port.")] = 1883,
+    prefix: Annotated[str, typer.Option(help="Reader n publishes tag data to PREFIX/load-n/data.")] = "silentgw-load",
+    seed: Annotated[int, typer.Option(help="The same seed gives the same reads.")] = 1,
+) -> None:
+    """Publish Zebra IoT Connector tag data at a set rate, over a set number of tags and readers."""
+    try:
+        plan = LoadPlan(rate=rate, tags=tags, readers=readers, seconds=seconds, seed=seed)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    voice = MqttVoice(MqttSettings(host=host, port=port), name="load")
+    numbers: Counter[str] = Counter()
+
+    def send(burst: list[TagRead]) -> None:
+        by_reader: dict[str, list[bytes]] = {}
+        for read in burst:
+            numbers[read.reader] += 1
+            by_reader.setdefault(read.reader, []).append(zebra_event(read, numbers[read.reader]))
+        for reader, events in by_reader.items():
+            topic = f"{prefix}/{reader}/data"
+            if batch:
+                voice.publish(topic, b"[" + b",".join(events) + b"]")
+            else:
+                for event in events:
+                    voice.publish(topic, event)
+
+    try:
+        voice.open()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot reach the MQTT broker {host}:{port}: {exc}", param_hint="--host") from exc
+    try:
+        typer.echo(f"publishing {rate:g} reads/s for {seconds:g} s to {prefix}/load-1..{readers}/data")
+        started = time.perf_counter()
+        sent = asyncio.run(play_load(plan, send))
+        took = time.perf_counter() - started
+    finally:
+        voice.close()
+    typer.echo(f"published {sent:,} reads in {took:.2f} s ({sent / took:,.0f}/s); {voice.dropped} messages dropped")
