@@ -1,10 +1,15 @@
-"""The driver contract, checked against every installed serial driver class (entry points of ``silentgw.drivers``)."""
+"""The driver contract, checked against every installed driver (entry points of ``silentgw.drivers``).
+
+Every driver, built-in or a third party's, has the same shape: a kind, a transport, a Settings model that forbids
+unknown keys, a pure parser that never raises, a ``run`` that raises DeviceUnavailable (and never says "up") when
+its device cannot be reached, and, where it takes commands, an async ``send``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
-from importlib.metadata import entry_points
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -15,45 +20,53 @@ from pydantic import BaseModel, ValidationError
 
 from silentgw.drivers.base import DeviceUnavailable, Driver
 from silentgw.drivers.observations import DeviceStatus, Rejected, SensorReading, TagRead
-from silentgw.drivers.registry import GROUP
+from silentgw.drivers.registry import Registry
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+REGISTRY = Registry.installed()
+BUILT_IN = {"uhf-m100", "em4100", "sensor-lines", "zebra-iotc", "impinj-iot", "generic-json"}
+
+# The least each built-in driver needs: where its device is.
+NEEDS: dict[str, dict[str, Any]] = {
+    "uhf-m100": {"url": "loop://"},
+    "em4100": {"url": "loop://"},
+    "sensor-lines": {"url": "loop://"},
+    "zebra-iotc": {"data_topic": "contract/data"},
+    "impinj-iot": {"event_topic": "contract/events"},
+    "generic-json": {"topics": ["contract/json"]},
+}
+KINDS = [k for k in REGISTRY.kinds() if k in NEEDS]
 
 
-def serial_driver_classes() -> list[Any]:
-    # each entry point is loaded on its own (not Registry.installed(), which loads all or nothing), so a driver of
-    # another transport that does not import yet cannot hide these; a built-in serial one that does not import fails
-    found = []
-    for ep in entry_points(group=GROUP):
-        try:
-            cls = ep.load()
-        except ImportError:
-            if ep.value.startswith("silentgw.drivers.serial."):
-                raise
-            continue
-        if getattr(cls, "transport", None) == "serial":
-            assert ep.name == cls.kind, f"entry point {ep.name} names a class of kind {cls.kind}"
-            found.append(pytest.param(cls, id=cls.kind))
-    return found
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket is closed
 
 
-SERIAL_DRIVERS = serial_driver_classes()
+def unreachable(kind: str, tmp_path: Path) -> dict[str, Any]:
+    """Options naming a device that is not there."""
+    if REGISTRY.get(kind).transport == "serial":
+        return {"url": str(tmp_path / "ttyUSB9")}
+    return {**NEEDS[kind], "port": _closed_port(), "connect_timeout": 1.0}
 
 
-def test_the_built_in_serial_drivers_are_installed() -> None:
-    assert {p.id for p in SERIAL_DRIVERS} >= {"uhf-m100", "em4100", "sensor-lines"}
+def test_the_built_in_drivers_are_installed_under_their_kind() -> None:
+    assert set(REGISTRY.kinds()) >= BUILT_IN
+    for kind in REGISTRY.kinds():
+        assert REGISTRY.get(kind).kind == kind
 
 
-@pytest.mark.parametrize("cls", SERIAL_DRIVERS)
-def test_the_class_has_the_contracts_shape(cls: Any) -> None:
-    assert cls.transport == "serial"
-    assert isinstance(cls.kind, str)
-    assert issubclass(cls.Settings, BaseModel)
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_class_has_the_contracts_shape(kind: str) -> None:
+    cls: Any = REGISTRY.get(kind)
+    assert cls.transport in ("serial", "mqtt")
+    assert issubclass(REGISTRY.model(kind), BaseModel)
     assert inspect.iscoroutinefunction(cls.run)
-    driver = cls("dev-1", cls.Settings(url="loop://"))
+    driver = REGISTRY.build("dev-1", kind, NEEDS[kind])
     assert isinstance(driver, Driver)
     assert driver.device == "dev-1"
-    parser = cls.parser("dev-1", cls.Settings(url="loop://"))
+    parser = cls.parser("dev-1", REGISTRY.settings(kind, NEEDS[kind]))
     assert callable(parser.feed)
     assert callable(parser.flush)
     assert cls.__doc__
@@ -61,24 +74,26 @@ def test_the_class_has_the_contracts_shape(cls: Any) -> None:
         assert inspect.iscoroutinefunction(cls.send)
 
 
-@pytest.mark.parametrize("cls", SERIAL_DRIVERS)
-def test_settings_forbid_unknown_keys_and_need_a_url(cls: Any) -> None:
-    with pytest.raises(ValidationError, match="extra"):
-        cls.Settings.model_validate({"url": "loop://", "no_such_option": 1})
-    with pytest.raises(ValidationError, match="url"):
-        cls.Settings.model_validate({})
+@pytest.mark.parametrize("kind", KINDS)
+def test_settings_forbid_unknown_keys_and_need_their_device(kind: str) -> None:
+    with pytest.raises(ValidationError, match="xtra"):
+        REGISTRY.settings(kind, {**NEEDS[kind], "no_such_option": 1})
+    with pytest.raises(ValidationError, match=r"[Ff]ield required"):
+        REGISTRY.settings(kind, {})
 
 
-@pytest.mark.parametrize("cls", SERIAL_DRIVERS)
-def test_the_parser_never_raises_on_random_bytes(cls: Any) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_parser_never_raises_on_random_bytes(kind: str) -> None:
+    cls: Any = REGISTRY.get(kind)
+    options = REGISTRY.settings(kind, NEEDS[kind])
+
     @settings(max_examples=100, deadline=None)
     @given(chunks=st.lists(st.binary(max_size=200), max_size=8))
     def check(chunks: list[bytes]) -> None:
-        parser = cls.parser("dev-1", cls.Settings(url="loop://"))
+        parser = cls.parser("dev-1", options)
         for chunk in chunks:
             for item in parser.feed(chunk, T0):
                 assert isinstance(item, TagRead | SensorReading | DeviceStatus | Rejected)
-                assert item.time == T0
         for item in parser.flush(T0):
             assert isinstance(item, Rejected)
 
@@ -86,9 +101,9 @@ def test_the_parser_never_raises_on_random_bytes(cls: Any) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("cls", SERIAL_DRIVERS)
-async def test_run_raises_device_unavailable_for_a_port_that_does_not_exist(cls: Any, tmp_path: Path) -> None:
-    driver = cls("dev-1", cls.Settings(url=str(tmp_path / "ttyUSB9")))
+@pytest.mark.parametrize("kind", KINDS)
+async def test_run_raises_device_unavailable_when_the_device_cannot_be_reached(kind: str, tmp_path: Path) -> None:
+    driver = REGISTRY.build("dev-1", kind, unreachable(kind, tmp_path))
     emitted: list[Any] = []
 
     async def emit(batch: Any) -> None:
