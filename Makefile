@@ -32,8 +32,9 @@ pytest: $(STAMP) services
 
 test: $(STAMP) services lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(STAMP) services
 	$(BIN)/python bench/epc_decode.py
+	$(BIN)/python bench/ingest_mqtt.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -16,12 +16,13 @@ from __future__ import annotations
 import datetime as dt
 from functools import reduce
 from operator import xor
-from typing import ClassVar, Literal, NamedTuple
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from silentgw.drivers.base import Emit
 from silentgw.drivers.observations import Observation, Rejected, TagRead
+from silentgw.drivers.serial.framing import FrameError, Noise, scan
 from silentgw.drivers.serial.port import SerialPort, SerialSettings, stream
 from silentgw.drivers.supervisor import Clock, utcnow
 
@@ -43,16 +44,6 @@ FRAME_SIZE = 14  # STX, ten id characters, two checksum characters, ETX
 _HEX = frozenset(b"0123456789ABCDEFabcdef")
 
 
-class FrameError(ValueError):
-    """A frame that cannot be decoded; its message is the reason the input is set aside."""
-
-
-class Noise(NamedTuple):
-    """Bytes outside any frame (a frame cut off when the port opened, line noise, a wrong baud rate)."""
-
-    data: bytes
-
-
 def encode_frame(card: str) -> bytes:
     """The frame a reader sends for ``card`` (ten hex digits): what the simulator and the tests send."""
     data = bytes.fromhex(card)
@@ -68,32 +59,17 @@ def split_frames(buffer: bytes) -> tuple[list[bytes | Noise], bytes]:
     A frame is 14 bytes from an STX to an ETX; an STX followed by another STX before that is a frame cut short, and
     becomes noise up to the second one (the id characters are ASCII hex, so an STX inside a frame never occurs).
     """
-    items: list[bytes | Noise] = []
-    i = noise_from = 0
-    size = len(buffer)
-    while True:
-        start = buffer.find(STX, i)
-        if start < 0:
-            if noise_from < size:
-                items.append(Noise(buffer[noise_from:]))
-            return items, b""
-        inner = buffer.find(STX, start + 1, start + FRAME_SIZE)
-        if inner >= 0:
-            i = inner
-            continue
-        if size - start < FRAME_SIZE:
-            break
-        end = start + FRAME_SIZE
-        if buffer[end - 1] != ETX:
-            i = start + 1
-            continue
-        if start > noise_from:
-            items.append(Noise(buffer[noise_from:start]))
-        items.append(buffer[start:end])
-        i = noise_from = end
-    if start > noise_from:
-        items.append(Noise(buffer[noise_from:start]))
-    return items, buffer[start:]
+    return scan(buffer, STX, _measure)
+
+
+def _measure(buffer: bytes, start: int) -> tuple[int, bool] | None:
+    inner = buffer.find(STX, start + 1, start + FRAME_SIZE)
+    if inner >= 0:
+        return inner, False
+    if len(buffer) - start < FRAME_SIZE:
+        return None
+    end = start + FRAME_SIZE
+    return (end, True) if buffer[end - 1] == ETX else (start + 1, False)
 
 
 def decode_frame(frame: bytes) -> str:

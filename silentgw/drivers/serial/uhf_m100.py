@@ -35,6 +35,7 @@ from pydantic import Field, model_validator
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, SetPower, StartReading, StopReading
 from silentgw.drivers.observations import Observation, Rejected, TagRead
+from silentgw.drivers.serial.framing import FrameError, Noise, scan
 from silentgw.drivers.serial.port import SerialPort, SerialSettings, stream
 from silentgw.drivers.supervisor import Clock, utcnow
 
@@ -88,16 +89,6 @@ ERROR_CODES: dict[int, str] = {
 """The module's error codes, from the manual's error code table."""
 _GEN2_OPERATIONS = {0xA0: "read", 0xB0: "write", 0xC0: "lock", 0xD0: "kill", 0xE0: "block permalock"}
 _GEN2_ERRORS = {0x0: "other error", 0x3: "memory overrun", 0x4: "memory locked", 0xB: "insufficient power"}
-
-
-class FrameError(ValueError):
-    """A frame that cannot be decoded; its message is the reason the input is set aside."""
-
-
-class Noise(NamedTuple):
-    """Bytes outside any frame: line noise, a frame cut off when the port opened, a wrong baud rate."""
-
-    data: bytes
 
 
 class TagNotice(NamedTuple):
@@ -189,35 +180,19 @@ def split_frames(buffer: bytes) -> tuple[list[bytes | Noise], bytes]:
     A frame is taken on its length field and closing 0x7E; a 0xBB that is not followed by both (a 0xBB inside
     noise, or inside a frame cut off at the start) is noise, and the search resumes at the next byte.
     """
-    items: list[bytes | Noise] = []
-    i = 0
-    noise_from = 0
-    size = len(buffer)
-    while True:
-        start = buffer.find(HEADER, i)
-        if start < 0:
-            if noise_from < size:
-                items.append(Noise(buffer[noise_from:]))
-            return items, b""
-        if size - start < 5:
-            break  # the length field has not arrived yet
-        length = int.from_bytes(buffer[start + 3 : start + 5], "big")
-        if length > MAX_PARAMETERS:
-            i = start + 1
-            continue
-        end = start + OVERHEAD + length
-        if end > size:
-            break
-        if buffer[end - 1] != END:
-            i = start + 1
-            continue
-        if start > noise_from:
-            items.append(Noise(buffer[noise_from:start]))
-        items.append(buffer[start:end])
-        i = noise_from = end
-    if start > noise_from:
-        items.append(Noise(buffer[noise_from:start]))
-    return items, buffer[start:]
+    return scan(buffer, HEADER, _measure)
+
+
+def _measure(buffer: bytes, start: int) -> tuple[int, bool] | None:
+    if len(buffer) - start < 5:
+        return None  # the length field has not arrived yet
+    length = int.from_bytes(buffer[start + 3 : start + 5], "big")
+    if length > MAX_PARAMETERS:
+        return start + 1, False
+    end = start + OVERHEAD + length
+    if end > len(buffer):
+        return None
+    return (end, True) if buffer[end - 1] == END else (start + 1, False)
 
 
 def decode_frame(frame: bytes) -> Notice:
