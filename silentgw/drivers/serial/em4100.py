@@ -22,7 +22,7 @@ from pydantic import Field
 
 from silentgw.drivers.base import Emit
 from silentgw.drivers.observations import Observation, Rejected, TagRead
-from silentgw.drivers.serial.framing import FrameError, Noise, scan
+from silentgw.drivers.serial.framing import FrameError, FrameParser, Noise, scan
 from silentgw.drivers.serial.port import SerialPort, SerialSettings, stream
 from silentgw.drivers.supervisor import Clock, utcnow
 
@@ -103,36 +103,23 @@ class Debounce:
         return last is None or now - last >= self.hold_off
 
 
-class Em4100Parser:
-    """Card presentations out of an EM4100 reader's byte stream."""
+class Em4100Parser(FrameParser):
+    """Card presentations out of an EM4100 reader's byte stream; repeats of a card still present are dropped."""
 
     def __init__(self, device: str, *, hold_off: dt.timedelta = dt.timedelta(seconds=1)) -> None:
-        self.device = device
+        super().__init__(device, start_byte=STX, measure=_measure)
         self.debounce = Debounce(hold_off)
-        self._rest = b""
 
-    def feed(self, data: bytes, now: dt.datetime) -> list[Observation | Rejected]:
-        """Everything complete in what was kept plus ``data``; repeats of a card still present are dropped."""
-        items, self._rest = split_frames(self._rest + data)
-        out: list[Observation | Rejected] = []
-        for item in items:
-            if isinstance(item, Noise):
-                if item.data.strip():  # some readers end each frame with CR LF: not worth a reject
-                    out.append(Rejected(self.device, item.data, "bytes outside any frame", now))
-                continue
-            try:
-                card = decode_frame(item)
-            except FrameError as exc:
-                out.append(Rejected(self.device, item, str(exc), now))
-                continue
-            if self.debounce.presented(card, now):
-                out.append(TagRead(card, self.device, 1, None, now, protocol="em4100"))
-        return out
+    def is_noise(self, data: bytes) -> bool:
+        """Bytes between frames, unless they are only the CR LF some readers end each frame with."""
+        return bool(data.strip())
 
-    def flush(self, now: dt.datetime) -> list[Observation | Rejected]:
-        """A partial frame left over is rejected as incomplete."""
-        rest, self._rest = self._rest, b""
-        return [Rejected(self.device, rest, "incomplete frame at the end of input", now)] if rest else []
+    def frame(self, frame: bytes, now: dt.datetime) -> list[Observation | Rejected]:
+        """One read of the card, if it is a new presentation."""
+        card = decode_frame(frame)
+        if not self.debounce.presented(card, now):
+            return []
+        return [TagRead(card, self.device, 1, None, now, protocol="em4100")]
 
 
 class Em4100Settings(SerialSettings):

@@ -35,7 +35,7 @@ from pydantic import Field, model_validator
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, SetPower, StartReading, StopReading
 from silentgw.drivers.observations import Observation, Rejected, TagRead
-from silentgw.drivers.serial.framing import FrameError, Noise, scan
+from silentgw.drivers.serial.framing import FrameError, FrameParser, Noise, scan
 from silentgw.drivers.serial.port import SerialPort, SerialSettings, stream
 from silentgw.drivers.supervisor import Clock, utcnow
 
@@ -236,38 +236,22 @@ def _decode_tag(parameters: bytes) -> TagNotice:
     return TagNotice(rssi, pc, parameters[3:-2])
 
 
-class M100Parser:
+class M100Parser(FrameParser):
     """Tag reads out of an M100 byte stream; module errors other than "no tag" are set aside with their meaning."""
 
     def __init__(self, device: str, *, antenna: int = 1) -> None:
-        self.device = device
+        super().__init__(device, start_byte=HEADER, measure=_measure)
         self.antenna = antenna
-        self._rest = b""
 
-    def feed(self, data: bytes, now: dt.datetime) -> list[Observation | Rejected]:
-        """Everything complete in what was kept plus ``data``."""
-        items, self._rest = split_frames(self._rest + data)
-        out: list[Observation | Rejected] = []
-        for item in items:
-            if isinstance(item, Noise):
-                out.append(Rejected(self.device, item.data, "bytes outside any frame", now))
-                continue
-            try:
-                notice = decode_frame(item)
-            except FrameError as exc:
-                out.append(Rejected(self.device, item, str(exc), now))
-                continue
-            if isinstance(notice, TagNotice):
-                out.append(TagRead(notice.epc.hex().upper(), self.device, self.antenna, float(notice.rssi), now))
-            elif isinstance(notice, ErrorNotice) and notice.code != INVENTORY_FAIL:
-                # 0x15 is every empty polling round, many a second with no tag in the field: not a fault
-                out.append(Rejected(self.device, item, f"module error 0x{notice.code:02X}: {notice.meaning}", now))
-        return out
-
-    def flush(self, now: dt.datetime) -> list[Observation | Rejected]:
-        """A partial frame left over is rejected as incomplete."""
-        rest, self._rest = self._rest, b""
-        return [Rejected(self.device, rest, "incomplete frame at the end of input", now)] if rest else []
+    def frame(self, frame: bytes, now: dt.datetime) -> list[Observation | Rejected]:
+        """A tag read for a notice, a reject for a module error, nothing for answers to our commands."""
+        notice = decode_frame(frame)
+        if isinstance(notice, TagNotice):
+            return [TagRead(notice.epc.hex().upper(), self.device, self.antenna, float(notice.rssi), now)]
+        if isinstance(notice, ErrorNotice) and notice.code != INVENTORY_FAIL:
+            # 0x15 is every empty polling round, many a second with no tag in the field: not a fault
+            return [Rejected(self.device, frame, f"module error 0x{notice.code:02X}: {notice.meaning}", now)]
+        return []
 
 
 class UhfM100Settings(SerialSettings):
