@@ -94,6 +94,8 @@ class StoreDay:
         self.layout = _Layout(settings)
         self.truth = Truth()
         self._zone_items: dict[str, set[str]] = {z: set() for z in self.layout.kind}
+        self._till_free = self.plan.start  # when the checkout is next free (customers queue)
+        self._since: dict[str, dt.datetime] = {}  # when each item got where it is: no read of it there before that
         self._serials = itertools.count(1000)
         self._queue: list[tuple[dt.datetime, int, Callable[[dt.datetime], list[Emission]]]] = []
         self._seq = itertools.count()
@@ -114,6 +116,7 @@ class StoreDay:
             self._zone_items[old].discard(item.epc)
         if zone is not None:
             self._zone_items[zone].add(item.epc)
+        self._since[item.epc] = time
         self.truth.place(item, zone, time, what)
 
     def _at(self, time: dt.datetime, action: Callable[[dt.datetime], list[Emission]]) -> None:
@@ -126,14 +129,23 @@ class StoreDay:
 
     def _cycle(self, time: dt.datetime) -> list[Emission]:
         reads: list[Emission] = []
+        span = int(self.plan.read_interval * 1000)
         for zone, epcs in self._zone_items.items():
-            if self.layout.kind[zone] in ("dock_door", "exit"):
+            kind = self.layout.kind[zone]
+            if kind in ("dock_door", "exit"):
                 continue  # portals see tags pass, in bursts (see _transit)
+            # A checkout pad reads what lies on it continuously (about once a second), a fixed reader once a cycle.
+            rounds = max(1, round(self.plan.read_interval)) if kind == "checkout" else 1
             for antenna in self.layout.antennas[zone]:
                 for epc in sorted(epcs):
-                    if self.rng.random() < self.plan.read_rate:
-                        offset = dt.timedelta(milliseconds=self.rng.randrange(int(self.plan.read_interval * 1000)))
-                        reads.append(TagRead(epc, antenna.reader, antenna.port, self._rssi(), time + offset))
+                    # only from the moment the item got here: an item laid down mid-cycle is not read before it
+                    earliest = max(0, int((self._since[epc] - time).total_seconds() * 1000))
+                    if earliest >= span:
+                        continue
+                    for _ in range(rounds):
+                        if self.rng.random() < self.plan.read_rate:
+                            offset = dt.timedelta(milliseconds=self.rng.randrange(earliest, span))
+                            reads.append(TagRead(epc, antenna.reader, antenna.port, self._rssi(), time + offset))
         return reads
 
     def _transit(self, item: SimItem, portal: str, time: dt.datetime, *, inbound: bool) -> list[Emission]:
@@ -210,6 +222,10 @@ class StoreDay:
             for epc in basket:
                 self._place(self.truth.items[epc], None, time, "picked")
             pay_at = time + dt.timedelta(minutes=self.rng.uniform(3, 15))
+            if not unpaid:
+                # one customer at a time on the checkout: wait until the one before has left the store
+                pay_at = max(pay_at, self._till_free)
+                self._till_free = pay_at + dt.timedelta(seconds=40)
             self._at(pay_at, self._leave(basket, member, card) if not unpaid else self._walk_out(basket))
             return []
 

@@ -45,7 +45,9 @@ __all__ = [
     "MemberCard",
     "Product",
     "Site",
+    "StockLevel",
     "StockMovement",
+    "UnknownEpc",
     "UtcDateTime",
     "Zone",
     "ZoneKind",
@@ -247,6 +249,10 @@ class Item(Base):
     zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"), index=True)
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Where the ledger counts the item (its last movement's destination), None while it is counted nowhere (sold,
+    # shipped, missing). Kept apart from the zone so that remapping a zone to another location never moves stock
+    # without a movement.
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"), index=True)
 
 
 class StockMovement(Base):
@@ -302,3 +308,31 @@ class MemberCard(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("kind", "value", name="uq_member_cards_kind_value"),)
+
+
+class StockLevel(Base):
+    """How many of a product are at a location: kept current by the ledger, one increment per movement."""
+
+    __tablename__ = "stock_levels"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), primary_key=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="RESTRICT"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+
+class UnknownEpc(Base):
+    """A tag seen that is not a catalogued item: why, and when and where it was seen."""
+
+    __tablename__ = "unknown_epcs"
+
+    epc: Mapped[str] = mapped_column(String(128), primary_key=True)  # upper-case hex, as read
+    key: Mapped[str | None] = mapped_column(String(120))  # the GS1 key, when the EPC decodes
+    reason: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[dt.datetime] = mapped_column()
+    last_seen_at: Mapped[dt.datetime] = mapped_column()
+    zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"))
+    times_seen: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("times_seen > 0", name="times_seen_positive"),)

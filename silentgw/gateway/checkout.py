@@ -1,0 +1,373 @@
+"""Checkout: member cards and tagged items at the tills become sales; items out of the exit unsold raise an alarm.
+
+A *session* is one customer at one checkout zone. It opens when a member's card is presented there (an EM4100 card on
+the pad, or a UHF tag registered as a card arriving in the zone), or, with no card, when a tagged item arrives there
+(an anonymous sale). The rules, in the order :func:`step` applies them:
+
+- **A card** held on the pad repeats its id several times a second: the same member at the same checkout is one
+  session. A different member's card closes the open session and opens a new one, except that a card presented no
+  more than ``card_grace`` seconds after an anonymous session opened claims it (tills often read the basket before
+  the customer finds the card). Unknown cards are ignored.
+- **An item** arriving in (or moving into) a checkout zone joins that checkout's open session, opening an anonymous
+  one if there is none; it leaves any other open session. An item that moves from the checkout to a zone that is not
+  a checkout was put back: it leaves the session. An item already sold joins nothing until it passes back *in*
+  through an exit (a return).
+- **A session closes** when every item in it has left the checkout (passed out through an exit, or departed the
+  zone), when a new card closes it, or after ``idle_timeout`` seconds with no activity (no card read, item arriving
+  or leaving). A session with items becomes one :class:`Sale`; one without becomes nothing.
+- **An item passing out through an exit** that is neither in an open session nor sold raises one
+  :class:`UnpaidExit`. Passes through other portals (a dock door) are shipments, not exits.
+
+Replays: a sale's id is derived from its checkout and the time its session opened, so the same input gives the same
+id, and each checkout remembers when its last session closed: card reads and item arrivals there stamped no later
+than that are a replay of what the closed session already holds, and are ignored. Raised alarms are remembered too.
+What is remembered (sold items, raised alarms) is forgotten ``retention`` seconds later, which bounds the state.
+
+Prices are not part of a sale: :func:`receipt` prices one from a lookup ``epc -> (gtin, price)`` when the catalog
+is at hand. Times are timezone-aware; ``now`` is the caller's clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from silentgw.drivers.observations import Observation, TagRead
+from silentgw.gateway.config import Settings
+from silentgw.gateway.transitions import Arrived, Departed, Moved, Passed, Transition
+from silentgw.gateway.zones import CARD_DRIVERS
+
+__all__ = [
+    "CardPresented",
+    "CheckoutEvent",
+    "CheckoutRules",
+    "CheckoutState",
+    "Line",
+    "Receipt",
+    "Sale",
+    "Session",
+    "UnpaidExit",
+    "card_readers",
+    "cards_from",
+    "receipt",
+    "sale_id",
+    "step",
+]
+
+_SALES = uuid.UUID("6f1c3f5e-2b7a-5d3e-9a51-0c4e8b7d2a10")  # the namespace sale ids are derived in (fixed forever)
+
+
+@dataclass(frozen=True, slots=True)
+class CardPresented:
+    """A member card read at a checkout: its id (EM4100 card id, or a tag's EPC) and when."""
+
+    card: str
+    zone: str
+    time: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """One checkout session that sold items: whose (None: anonymous), which items, where and when it closed."""
+
+    id: str
+    member: str | None
+    items: tuple[str, ...]
+    """The EPCs sold, sorted."""
+    time: dt.datetime
+    """When the session closed."""
+    checkout: str
+    opened: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnpaidExit:
+    """An item passed out through an exit without being sold."""
+
+    epc: str
+    portal: str
+    time: dt.datetime
+
+
+CheckoutEvent = Sale | UnpaidExit
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRules:
+    """Which zones are checkouts and exits, and the session timings."""
+
+    checkouts: frozenset[str]
+    exits: frozenset[str]
+    idle_timeout: float = 120.0
+    """Seconds without activity before an open session closes (a basket left on the pad is sold all the same)."""
+    card_grace: float = 15.0
+    """Seconds after an anonymous session opened within which a card still claims it."""
+    retention: float = 86_400.0
+    """Seconds sold items and raised alarms are remembered: longer than any replay or walk to the door."""
+
+    def __post_init__(self) -> None:
+        if min(self.idle_timeout, self.card_grace, self.retention) < 0:
+            raise ValueError("timeouts, grace and retention cannot be negative")
+        if self.checkouts & self.exits:
+            raise ValueError("a zone cannot be both a checkout and an exit")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **timings: float) -> CheckoutRules:
+        """The checkouts and exits of the configured store; ``timings`` overrides the defaults."""
+        checkouts = frozenset(z.id for z in settings.zones if z.kind == "checkout")
+        exits = frozenset(z.id for z in settings.zones if z.kind == "exit")
+        return cls(checkouts, exits, **timings)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A customer at a checkout: the member (None until a card is shown), the items, which of them have left."""
+
+    checkout: str
+    opened: dt.datetime
+    active: dt.datetime
+    """The latest activity: a card read, an item arriving or leaving."""
+    member: str | None = None
+    items: Mapping[str, dt.datetime] = field(default_factory=dict)
+    """The items (EPCs) and when each joined: a departure stamped earlier is stale and says nothing."""
+    left: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutState:
+    """The open sessions, what was sold, when each checkout last closed a session, and the alarms raised."""
+
+    rules: CheckoutRules
+    sessions: Mapping[str, Session] = field(default_factory=dict)
+    """Open sessions by checkout zone (at most one each)."""
+    sold: Mapping[str, dt.datetime] = field(default_factory=dict)
+    """Sold EPCs and when their sale closed."""
+    closed: Mapping[str, dt.datetime] = field(default_factory=dict)
+    """When each checkout last closed a session: its input up to then is already accounted for."""
+    raised: frozenset[UnpaidExit] = frozenset()
+
+
+def sale_id(checkout: str, opened: dt.datetime) -> str:
+    """The stable id of the sale a session at ``checkout`` opened at ``opened`` becomes (a UUID, as text)."""
+    return str(uuid.uuid5(_SALES, f"{checkout}|{opened.astimezone(dt.UTC).isoformat()}"))
+
+
+def card_readers(settings: Settings) -> dict[str, str]:
+    """Card reader id -> the checkout zone it serves, for the configured readers with a card driver.
+
+    Card readers at zones that are not checkouts serve something else (a door, say) and are left out; a card reader
+    whose antennas name two checkouts is refused, since a card read could not then say where the member is.
+    """
+    checkouts = {z.id for z in settings.zones if z.kind == "checkout"}
+    readers: dict[str, str] = {}
+    for device in settings.devices:
+        if device.driver.kind not in CARD_DRIVERS:
+            continue
+        zones = sorted({a.zone for a in device.antennas} & checkouts)
+        if len(zones) > 1:
+            raise ValueError(f"card reader {device.id} serves more than one checkout: {', '.join(zones)}")
+        if zones:
+            readers[device.id] = zones[0]
+    return readers
+
+
+def cards_from(observations: Iterable[Observation], readers: Mapping[str, str]) -> list[CardPresented]:
+    """The card presentations among ``observations``: EM4100 reads by the card readers in ``readers``."""
+    return [
+        CardPresented(obs.epc, readers[obs.reader], obs.time)
+        for obs in observations
+        if type(obs) is TagRead and obs.protocol == "em4100" and obs.reader in readers
+    ]
+
+
+# Inputs stamped alike are taken card first, then arrivals, then departures: a card and the first item read in the
+# same instant make a member's sale, and an item arriving and leaving in one instant is still sold.
+_RANK: Mapping[type, int] = {CardPresented: 0, Arrived: 1, Moved: 1, Departed: 2, Passed: 2}
+
+
+class _Work:
+    """One step's working copy of the state (the caller's state is never changed)."""
+
+    def __init__(self, state: CheckoutState, members: Mapping[str, str]) -> None:
+        self.rules = state.rules
+        self.members = members
+        self.sessions = dict(state.sessions)
+        self.sold = dict(state.sold)
+        self.closed = dict(state.closed)
+        self.raised = set(state.raised)
+        self.events: list[CheckoutEvent] = []
+
+    def freeze(self) -> CheckoutState:
+        return CheckoutState(self.rules, self.sessions, self.sold, self.closed, frozenset(self.raised))
+
+    def replayed(self, zone: str, t: dt.datetime) -> bool:
+        last = self.closed.get(zone)
+        return last is not None and t <= last
+
+    def close(self, s: Session, t: dt.datetime) -> None:
+        del self.sessions[s.checkout]
+        last = self.closed.get(s.checkout)
+        self.closed[s.checkout] = t if last is None or t > last else last
+        if s.items:
+            self.events.append(Sale(sale_id(s.checkout, s.opened), s.member, tuple(sorted(s.items)), t, s.checkout,
+                                    s.opened))  # fmt: skip
+            for epc in s.items:
+                self.sold[epc] = t
+
+    def expire(self, t: dt.datetime) -> None:
+        idle = dt.timedelta(seconds=self.rules.idle_timeout)
+        for zone in sorted(self.sessions):
+            s = self.sessions[zone]
+            if s.active + idle < t:
+                self.close(s, s.active + idle)
+
+    def present(self, card: str, zone: str, t: dt.datetime) -> None:
+        member = self.members.get(card)
+        if member is None or zone not in self.rules.checkouts or self.replayed(zone, t):
+            return
+        s = self.sessions.get(zone)
+        if s is not None:
+            if s.member == member:
+                self.sessions[zone] = replace(s, active=max(s.active, t))
+                return
+            grace = dt.timedelta(seconds=self.rules.card_grace)
+            if s.member is None and t - s.opened <= grace:
+                self.sessions[zone] = replace(s, member=member, active=max(s.active, t))
+                return
+            self.close(s, t)
+        self.sessions[zone] = Session(zone, t, t, member)
+
+    def arrive(self, epc: str, zone: str, t: dt.datetime) -> None:
+        if epc in self.sold or self.replayed(zone, t):
+            return
+        for other, s in list(self.sessions.items()):
+            if other != zone and epc in s.items:
+                self.drop(epc, s, t)
+        s = self.sessions.get(zone) or Session(zone, t, t)
+        items = {**s.items, epc: s.items.get(epc, t)}
+        self.sessions[zone] = replace(s, items=items, left=s.left - {epc}, active=max(s.active, t))
+
+    def drop(self, epc: str, s: Session, t: dt.datetime) -> None:
+        """``epc`` is no longer part of ``s`` (put back, or taken to another checkout)."""
+        items = {item: joined for item, joined in s.items.items() if item != epc}
+        s = replace(s, items=items, left=s.left - {epc}, active=max(s.active, t))
+        if not s.items and s.member is None:
+            del self.sessions[s.checkout]  # an anonymous session with nothing in it is no session
+            return
+        self.sessions[s.checkout] = s
+        if s.items and s.left == s.items.keys():
+            self.close(s, t)
+
+    def leave(self, epc: str, s: Session, t: dt.datetime) -> None:
+        if t < s.items[epc] or epc in s.left:
+            return  # stale, or already gone
+        s = self.sessions[s.checkout] = replace(s, left=s.left | {epc}, active=max(s.active, t))
+        if s.left == s.items.keys():
+            self.close(s, t)
+
+    def holding(self, epc: str) -> Session | None:
+        for s in self.sessions.values():
+            if epc in s.items:
+                return s
+        return None
+
+    def apply(self, event: CardPresented | Transition) -> None:
+        checkouts = self.rules.checkouts
+        if type(event) is CardPresented:
+            self.present(event.card, event.zone, event.time)
+        elif type(event) is Arrived:
+            if event.epc in self.members:
+                self.present(event.epc, event.zone, event.time)
+            elif event.zone in checkouts:
+                self.arrive(event.epc, event.zone, event.time)
+        elif type(event) is Moved:
+            if event.epc in self.members:
+                self.present(event.epc, event.to_zone, event.time)
+            elif event.to_zone in checkouts:
+                self.arrive(event.epc, event.to_zone, event.time)
+            elif event.from_zone in checkouts:
+                s = self.sessions.get(event.from_zone)
+                if s is not None and event.epc in s.items:
+                    self.drop(event.epc, s, event.time)
+        elif type(event) is Departed:
+            s = self.sessions.get(event.zone)
+            if s is not None and event.epc in s.items:
+                self.leave(event.epc, s, event.time)
+        elif type(event) is Passed and event.portal in self.rules.exits and event.epc not in self.members:
+            self.passed(event)
+
+    def passed(self, p: Passed) -> None:
+        if p.direction == "in":
+            sold_at = self.sold.get(p.epc)
+            if sold_at is not None and p.time > sold_at:
+                del self.sold[p.epc]  # brought back: it may be sold again
+            return
+        if p.epc in self.sold:
+            return
+        s = self.holding(p.epc)
+        if s is not None:
+            self.leave(p.epc, s, p.time)
+            return
+        alarm = UnpaidExit(p.epc, p.portal, p.time)
+        if alarm not in self.raised:
+            self.raised.add(alarm)
+            self.events.append(alarm)
+
+    def forget(self, now: dt.datetime) -> None:
+        cutoff = now - dt.timedelta(seconds=self.rules.retention)
+        self.sold = {epc: t for epc, t in self.sold.items() if t >= cutoff}
+        self.raised = {a for a in self.raised if a.time >= cutoff}
+
+
+def step(
+    state: CheckoutState,
+    *,
+    cards: Sequence[CardPresented],
+    transitions: Sequence[Transition],
+    members: Mapping[str, str],
+    now: dt.datetime,
+) -> tuple[CheckoutState, list[CheckoutEvent]]:
+    """Apply a micro-batch of card reads and presence transitions (taken in time order) at ``now``.
+
+    ``members`` maps a card id (EM4100 id, or the EPC of a tag registered as a card) to its member's number. Returns
+    a new state (``state`` is left as it was) and the sales and alarms, in the order they happened.
+    """
+    work = _Work(state, members)
+    inputs: list[CardPresented | Transition] = [*cards, *transitions]
+    order = sorted(range(len(inputs)), key=lambda i: (inputs[i].time, _RANK[type(inputs[i])], i))
+    for i in order:
+        event = inputs[i]
+        work.expire(event.time)
+        work.apply(event)
+    work.expire(now)
+    work.forget(now)
+    return work.freeze(), work.events
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One priced item of a sale."""
+
+    epc: str
+    gtin: str
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A sale priced from the catalog: its lines, the items with no price, and the total of the priced ones."""
+
+    sale: Sale
+    lines: tuple[Line, ...]
+    unpriced: tuple[str, ...]
+    total: Decimal
+
+
+def receipt(sale: Sale, prices: Mapping[str, tuple[str, Decimal]]) -> Receipt:
+    """Price ``sale`` with ``prices`` (epc -> (gtin, price)); an item with no price is listed, never counted as 0."""
+    lines = tuple(Line(epc, *prices[epc]) for epc in sale.items if epc in prices)
+    unpriced = tuple(epc for epc in sale.items if epc not in prices)
+    return Receipt(sale, lines, unpriced, sum((line.price for line in lines), start=Decimal(0)))
