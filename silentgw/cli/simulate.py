@@ -12,11 +12,20 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from silentgw.cli.context import context
 from silentgw.drivers.mqtt.settings import MqttSettings
-from silentgw.drivers.observations import TagRead
+from silentgw.drivers.observations import Observation, TagRead
+from silentgw.gateway.catalog import Catalog
+from silentgw.gateway.config import Settings
+from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.pipeline import Pipeline
+from silentgw.gateway.store.database import connect, upgrade
+from silentgw.gateway.store.models import Product
+from silentgw.simulator.demo_store import seed_catalog
 from silentgw.simulator.load import LoadPlan, play_load
 from silentgw.simulator.mqtt_devices import MqttVoice, zebra_event
 from silentgw.simulator.player import Player
@@ -50,14 +59,26 @@ def store_day(
     truth: Annotated[
         Path | None, typer.Option(help="Write the ground truth here as JSON when the day is over.")
     ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="No devices: run the day through the pipeline in this process on a simulated clock, against the "
+            "configured database, as fast as the machine allows; print a summary.",
+        ),
+    ] = False,
 ) -> None:
     """Play a store day on the configured store's devices: serial ones on pseudo-terminals at their `url`, MQTT
-    readers (Zebra, Impinj) publishing to their broker."""
+    readers (Zebra, Impinj) publishing to their broker; or, with --fast, straight through the pipeline."""
     if speed < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--speed")
     settings = context(ctx).settings()
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     day = StoreDay(settings, StoreDayPlan(start=start, hours=hours), seed=seed)
+    if fast:
+        _fast_day(settings, day)
+        _write_truth(day, truth)
+        return
 
     async def play() -> Played:
         with contextlib.ExitStack() as stack:
@@ -89,9 +110,68 @@ def store_day(
         f"played {played.played:,} observations ({played.unrouted:,} of devices not simulated here): "
         f"{happened['arrived']} items delivered, {len(day.truth.sales)} sales, {happened['unpaid_exit']} unpaid exit(s)"
     )
-    if truth is not None:
-        truth.write_bytes(orjson.dumps(truth_json(day.truth), option=orjson.OPT_INDENT_2))
-        typer.echo(f"ground truth written to {truth}")
+    _write_truth(day, truth)
+
+
+def _write_truth(day: StoreDay, path: Path | None) -> None:
+    if path is not None:
+        path.write_bytes(orjson.dumps(truth_json(day.truth), option=orjson.OPT_INDENT_2))
+        typer.echo(f"ground truth written to {path}")
+
+
+def _prepare(settings: Settings, engine: Engine) -> str:
+    """Upgrade the schema and apply the layout; seed the demo catalog into an empty one. What was done."""
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        catalog = Catalog(session, site_id=settings.site.id)
+        layout = apply_layout(catalog, settings)
+        done = f"layout: {layout.inserted} rows added, {layout.updated} updated"
+        if session.scalar(select(func.count()).select_from(Product)) == 0:
+            products, members = seed_catalog(catalog, today=dt.datetime.now(dt.UTC).date())
+            done += f"; demo catalog: {products} products and {members} members added"
+    return done
+
+
+def _fast_day(settings: Settings, day: StoreDay) -> None:
+    """The day through the pipeline on its own clock, in one-second micro-batches; then a summary."""
+    engine = connect(settings.database_url)
+    try:
+        typer.echo(_prepare(settings, engine))
+        pipeline = Pipeline(settings, engine)
+        names = {z.id: z.name for z in settings.locations}
+        second = dt.timedelta(seconds=1)
+        total = (day.end - day.plan.start).total_seconds()
+        started = time.perf_counter()
+        columns = (TextColumn("store day"), BarColumn(), TextColumn("{task.fields[clock]}"),
+                   TextColumn("{task.fields[reads]:,} reads"), TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task("day", total=total, clock="", reads=0)
+            batch: list[Observation] = []
+            for observation in day:
+                if batch and observation.time - batch[0].time >= second:
+                    pipeline.process(batch, batch[-1].time)
+                    now = batch[-1].time
+                    bar.update(task, completed=(now - day.plan.start).total_seconds(),
+                               clock=f"{now:%H:%M:%S}", reads=pipeline.counters.reads)  # fmt: skip
+                    batch = []
+                batch.append(observation)
+            pipeline.process(batch, day.end)
+        took = time.perf_counter() - started
+        c = pipeline.counters
+        t = c.transitions
+        typer.echo(
+            f"{day.plan.hours:g} h store day in {took:.1f} s: {c.reads:,} reads ({c.reads / took:,.0f}/s), "
+            f"{c.batches:,} micro-batches\n"
+            f"events: {t['arrived']} arrivals, {t['moved']} moves, {t['departed']} departures, {t['passed']} passes\n"
+            f"sales: {c.sales} (of {len(day.truth.sales)} made); unpaid-exit alarms: {c.alarms}; "
+            f"ledger movements: {c.movements}"
+        )
+        stock: Counter[str] = Counter()
+        for (_product, location), n in pipeline.ledger.levels().items():
+            stock[location] += n
+        typer.echo("final stock: " + ", ".join(f"{names.get(loc, loc)} {n}" for loc, n in sorted(stock.items())))
+    finally:
+        engine.dispose()
 
 
 @app.command("load")

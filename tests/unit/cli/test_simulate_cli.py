@@ -86,3 +86,21 @@ def test_a_fast_store_day_plays_and_leaves_its_ground_truth(tmp_path: Path) -> N
     assert set(data["location"].values()) <= {"shelf", "back", "rx", "till", None}
     assert all(key.startswith("(01)") for key in data["keys"].values())
     assert not (tmp_path / "uhf").exists()  # the pseudo-terminal's link is gone with the simulation
+
+
+def test_a_fast_store_day_runs_through_the_pipeline_and_sums_up(tmp_path: Path) -> None:
+    config = tmp_path / "store.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "store.db"}"\n' + CONFIG.format(run=tmp_path))
+    result = CliRunner().invoke(app, ["-c", str(config), "simulate", "store-day", "--fast", "--hours", "2"], env={})
+    assert result.exit_code == 0, result.output
+    assert "demo catalog: 36 products and 12 members added" in result.output
+    assert "simulating" not in result.output  # no device is played: the pipeline reads the day itself
+    summary = result.output[result.output.index("2 h store day") :]
+    assert " reads (" in summary
+    assert all(word in summary for word in ("arrivals", "moves", "departures", "passes"))
+    assert "unpaid-exit alarms: 1" in summary
+    sales = summary.split("sales: ")[1].split(" ")[0]
+    assert int(sales) > 0
+    assert f"sales: {sales} (of {sales} made)" in summary
+    assert "final stock: Store " in summary
+    assert not (tmp_path / "uhf").exists()

@@ -1,0 +1,219 @@
+"""The read pipeline: micro-batches of observations through presence and checkout, then one ledger write.
+
+Per micro-batch, :meth:`Pipeline.process` runs ``presence.step`` (reads become transitions), ``checkout.step`` (card
+reads and transitions become sales and unpaid-exit alarms) and records what changed in the stock ledger. Presence
+and checkout state live in memory; only transitions and sales touch the database. :meth:`Pipeline.handle` is the
+gateway's intake consumer: drivers hand over one message at a time, so it gathers them until ``max_reads``
+observations or ``max_wait`` seconds have come together, and runs ``process`` in a worker thread so that the event
+loop (and with it the drivers) keeps reading while the database writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+
+from sqlalchemy import Engine, select
+
+from silentgw.drivers.observations import Observation, Rejected, TagRead
+from silentgw.gateway import checkout, presence
+from silentgw.gateway.checkout import CheckoutEvent, CheckoutRules, CheckoutState, Sale, UnpaidExit
+from silentgw.gateway.config import Settings
+from silentgw.gateway.identity import Epc
+from silentgw.gateway.ledger import COUNTED, Movement, identify
+from silentgw.gateway.store.ledger import SqlStockLedger
+from silentgw.gateway.store.models import Base, Item, Member, MemberCard
+from silentgw.gateway.transitions import Transition
+from silentgw.gateway.zones import ZoneMap
+
+__all__ = ["Counters", "Pipeline", "Processed", "load_members"]
+
+logger = logging.getLogger(__name__)
+
+_items = Base.metadata.tables[Item.__tablename__]
+_members = Base.metadata.tables[Member.__tablename__]
+_cards = Base.metadata.tables[MemberCard.__tablename__]
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the pipeline has handled since it started."""
+
+    reads: int = 0
+    transitions: Counter[str] = field(default_factory=Counter)
+    """By kind: arrived, moved, departed, passed."""
+    sales: int = 0
+    alarms: int = 0
+    movements: int = 0
+    """Ledger movements recorded (replays excluded)."""
+    batches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """What one micro-batch gave: presence's transitions, checkout's sales and alarms, the movements recorded."""
+
+    transitions: tuple[Transition, ...]
+    events: tuple[CheckoutEvent, ...]
+    movements: tuple[Movement, ...]
+
+
+def load_members(engine: Engine) -> dict[str, str]:
+    """Every active member card's value (EM4100 id or tag EPC) -> its member's number."""
+    query = (
+        select(_cards.c.value, _members.c.number)
+        .join(_members, _members.c.id == _cards.c.member_id)
+        .where(_cards.c.active.is_(True))
+    )
+    with engine.connect() as conn:
+        return {value.upper(): number for value, number in conn.execute(query)}
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Pipeline:
+    """The consumer of observations: presence, checkout and the stock ledger, one micro-batch at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        state: presence.PresenceState | None = None,
+        ledger: SqlStockLedger | None = None,
+        max_reads: int = 1000,
+        max_wait: float = 0.2,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.zones = ZoneMap.from_settings(settings)
+        self.presence = state if state is not None else presence.PresenceState(self.zones)
+        self.checkout = CheckoutState(CheckoutRules.from_settings(settings))
+        self.readers = checkout.card_readers(settings)
+        self.ledger = ledger or SqlStockLedger(engine)
+        self.max_reads = max_reads
+        """Observations gathered before a micro-batch is processed."""
+        self.max_wait = max_wait
+        """Seconds the first observation gathered may wait for the micro-batch to fill."""
+        self.clock = clock
+        self.counters = Counters()
+        self.members: dict[str, str] = {}
+        self._ledger_zones = self.ledger.zones()
+        self._keys: dict[str, str] = {}  # EPC hex -> GS1 key of the items sold: sales are few, decoding is not free
+        self._pending: list[Observation | Rejected] = []
+        self._received: list[dt.datetime] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+        self.refresh()
+
+    @classmethod
+    def restore(cls, settings: Settings, engine: Engine, *, now: dt.datetime, max_reads: int = 1000,
+                max_wait: float = 0.2, clock: Callable[[], dt.datetime] = _utcnow) -> Pipeline:  # fmt: skip
+        """A pipeline (restarted at ``now``) whose presence holds every item in stock where the database placed it.
+
+        The items table says where an item is, not when it was last read (reads never touch the database), so each
+        item counts as seen when the gateway stopped (the latest ``last_seen_at``): its absence starts at ``now``.
+        """
+        i = _items.c
+        query = select(i.epc, i.zone_id, i.last_seen_at).where(i.state.in_(sorted(COUNTED)), i.zone_id.is_not(None))
+        with engine.connect() as conn:
+            rows = [(str(epc), str(zone), last) for epc, zone, last in conn.execute(query)]
+        stopped = max((last for _, _, last in rows), default=now)
+        state = presence.seed(ZoneMap.from_settings(settings), [(epc, zone, stopped) for epc, zone, _ in rows],
+                              now=now, stopped_at=stopped)  # fmt: skip
+        logger.info("presence restored: %d items in stock, stopped at %s", len(state), stopped.isoformat())
+        return cls(settings, engine, state=state, max_reads=max_reads, max_wait=max_wait, clock=clock)
+
+    def refresh(self) -> None:
+        """Reload the member cards and the zones from the database (after the catalog or layout changed)."""
+        self.members = load_members(self.engine)
+        self._ledger_zones = self.ledger.zones()
+
+    def process(self, batch: Sequence[Observation | Rejected], now: dt.datetime, *,
+                received_at: Sequence[dt.datetime] | None = None) -> Processed:  # fmt: skip
+        """Run one micro-batch through presence, checkout and the ledger at ``now``; what it gave."""
+        _, transitions = presence.step(self.presence, batch, now, received_at=received_at)  # type: ignore[arg-type]
+        cards = checkout.cards_from(batch, self.readers)  # type: ignore[arg-type]
+        self.checkout, events = checkout.step(
+            self.checkout, cards=cards, transitions=transitions, members=self.members, now=now
+        )
+        movements = self._record(transitions, [e for e in events if isinstance(e, Sale)])
+        c = self.counters
+        c.batches += 1
+        c.reads += sum(1 for obs in batch if type(obs) is TagRead)
+        c.transitions.update(type(t).__name__.lower() for t in transitions)
+        c.sales += sum(1 for e in events if isinstance(e, Sale))
+        c.alarms += sum(1 for e in events if isinstance(e, UnpaidExit))
+        c.movements += len(movements)
+        for alarm in events:
+            if isinstance(alarm, UnpaidExit):
+                logger.warning("unpaid exit: %s through %s at %s", alarm.epc, alarm.portal, alarm.time.isoformat())
+        return Processed(tuple(transitions), tuple(events), movements)
+
+    def _record(self, transitions: Sequence[Transition], sales: Sequence[Sale]) -> tuple[Movement, ...]:
+        """Write the transitions and sales in time order: a sale before the exit pass that closed it.
+
+        The ledger takes an item passing out of a shop exit while still counted as missing, so the items of a sale
+        must be sold before the pass that closed the sale is applied; transitions stamped before it go first.
+        """
+        ordered = sorted(transitions, key=lambda t: t.time)
+        done: list[Movement] = []
+        start = 0
+        for sale in sorted(sales, key=lambda s: s.time):
+            end = start
+            while end < len(ordered) and ordered[end].time < sale.time:
+                end += 1
+            if end > start:
+                done += self.ledger.apply(ordered[start:end], self._ledger_zones).movements
+            start = end
+            done += self.ledger.sell(self._sold_keys(sale), sale_id=sale.id, time=sale.time).movements
+        if start < len(ordered):
+            done += self.ledger.apply(ordered[start:], self._ledger_zones).movements
+        return tuple(done)
+
+    def _sold_keys(self, sale: Sale) -> list[str]:
+        missing = [epc for epc in sale.items if epc not in self._keys]
+        for epc, identity in identify(missing, prefixes=self.ledger.prefixes).items():
+            if isinstance(identity, Epc):
+                self._keys[epc] = identity.key
+        return [self._keys[epc] for epc in sale.items if epc in self._keys]
+
+    async def handle(self, batch: Sequence[Observation | Rejected]) -> None:
+        """Take one hand-over from the intake; process the gathered micro-batch once it is full or due."""
+        self._pending.extend(batch)
+        self._received.extend(repeat(self.clock(), len(batch)))
+        if len(self._pending) >= self.max_reads:
+            await self.flush()
+        elif self._timer is None and self._pending:
+            self._timer = asyncio.get_running_loop().call_later(self.max_wait, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self.flush(), name="pipeline flush")
+        self._flushing.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a micro-batch failed", exc_info=task.exception())
+
+    async def flush(self) -> None:
+        """Process what has been gathered now, off the event loop (one micro-batch at a time)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._lock:
+            batch, received = self._pending, self._received
+            self._pending, self._received = [], []
+            if batch:
+                await asyncio.to_thread(self.process, batch, self.clock(), received_at=received)

@@ -1,0 +1,151 @@
+"""The read pipeline over a short simulated store day, on SQLite and PostgreSQL: stock, sales, the alarm, replays
+and a restart."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from silentgw.drivers.observations import Observation
+from silentgw.gateway.catalog import Catalog
+from silentgw.gateway.checkout import Sale, UnpaidExit
+from silentgw.gateway.config import Settings, load_settings
+from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.pipeline import Pipeline, Processed
+from silentgw.gateway.store.models import Item, ItemState, Product, StockMovement
+from silentgw.simulator.demo_store import seed_catalog
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+
+EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
+PLAN = StoreDayPlan(hours=3, shoppers=12, delivery_items=10, items_per_product=2)
+
+Batch = tuple[list[Observation], dt.datetime]
+
+
+@dataclass(frozen=True)
+class Day:
+    """The store day cut into one-second micro-batches, and what really happened."""
+
+    day: StoreDay
+    batches: list[Batch]
+
+
+@pytest.fixture(scope="module")
+def played() -> Day:
+    """The day's observations in one-second micro-batches (the last one processed at closing time)."""
+    day = StoreDay(load_settings(EXAMPLE, {}), PLAN, seed=3)
+    batches: list[Batch] = []
+    batch: list[Observation] = []
+    for observation in day:
+        if batch and observation.time - batch[0].time >= dt.timedelta(seconds=1):
+            batches.append((batch, batch[-1].time))
+            batch = []
+        batch.append(observation)
+    batches.append((batch, day.end))
+    return Day(day, batches)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The example store on the test's database."""
+    return load_settings(EXAMPLE, {}).model_copy(update={"database_url": database_url})
+
+
+@pytest.fixture
+def store(engine: Engine, settings: Settings) -> Engine:
+    """The example layout and the demo catalog (products, members and their cards) in the test's database."""
+    with Session(engine) as session, session.begin():
+        catalog = Catalog(session, site_id=settings.site.id)
+        apply_layout(catalog, settings)
+        seed_catalog(catalog, today=dt.date(2026, 11, 24))
+    return engine
+
+
+def run(pipeline: Pipeline, batches: Sequence[Batch]) -> list[Processed]:
+    """Every batch through ``process``."""
+    return [pipeline.process(batch, now) for batch, now in batches]
+
+
+def expected_stock(day: StoreDay, settings: Settings, engine: Engine) -> dict[tuple[int, str], int]:
+    """The truth's items in stock, by (product id, location)."""
+    location = {z.id: z.location for z in settings.zones}
+    with engine.connect() as conn:
+        products = {gtin: pid for gtin, pid in conn.execute(select(Product.gtin, Product.id))}
+    counts: Counter[tuple[int, str]] = Counter()
+    for (gtin, zone), n in day.truth.stock().items():
+        counts[(products[gtin], location[zone])] += n
+    return dict(counts)
+
+
+def snapshot(engine: Engine) -> tuple[int, list[tuple[str, str, str | None]]]:
+    """How many movements the ledger holds, and every item's key, state and zone."""
+    with engine.connect() as conn:
+        movements = conn.execute(select(func.count()).select_from(StockMovement)).scalar_one()
+        items = [
+            (k, str(s), z) for k, s, z in conn.execute(select(Item.key, Item.state, Item.zone_id).order_by(Item.key))
+        ]
+    return movements, items
+
+
+def test_a_store_day_ends_with_the_true_stock_sales_and_one_alarm(
+    played: Day, settings: Settings, store: Engine
+) -> None:
+    pipeline = Pipeline(settings, store)
+    events = [e for p in run(pipeline, played.batches) for e in p.events]
+    day = played.day
+    assert pipeline.ledger.levels() == expected_stock(day, settings, store)
+    assert pipeline.ledger.levels() == pipeline.ledger.recount()
+    sales = [e for e in events if isinstance(e, Sale)]
+    assert Counter((s.member, frozenset(s.items)) for s in sales) == Counter(
+        (s.member, frozenset(s.items)) for s in day.truth.sales
+    )
+    keys = {epc: item.key for epc, item in day.truth.items.items()}
+    sold = {keys[epc] for s in day.truth.sales for epc in s.items}
+    with store.connect() as conn:
+        recorded = set(
+            conn.execute(select(StockMovement.idempotency_key).where(StockMovement.reason == "sold")).scalars()
+        )
+        states = {key: state for key, state in conn.execute(select(Item.key, Item.state))}
+    assert len(recorded) == len(sold) > 0
+    assert {key for key in sold if states[key] == ItemState.SOLD} == sold
+    assert [a.epc for a in events if isinstance(a, UnpaidExit)] == [
+        h.subject for h in day.truth.happenings if h.what == "unpaid_exit"
+    ]
+    c = pipeline.counters
+    assert c.alarms == 1
+    assert c.sales == len(day.truth.sales)
+    assert c.reads > 10_000
+    assert c.transitions["arrived"] > 150
+    assert c.movements == len(set(conn_keys(store)))
+
+
+def conn_keys(engine: Engine) -> list[str]:
+    """Every movement's idempotency key."""
+    with engine.connect() as conn:
+        return list(conn.execute(select(StockMovement.idempotency_key)).scalars())
+
+
+def test_replaying_the_whole_day_changes_nothing(played: Day, settings: Settings, store: Engine) -> None:
+    run(Pipeline(settings, store), played.batches)
+    before = snapshot(store), Pipeline(settings, store).ledger.levels()
+    again = Pipeline(settings, store)
+    processed = run(again, played.batches)
+    assert sum(len(p.movements) for p in processed) == 0
+    assert (snapshot(store), again.ledger.levels()) == before
+
+
+def test_a_restart_halfway_ends_with_the_same_stock(played: Day, settings: Settings, store: Engine) -> None:
+    half = len(played.batches) // 2
+    run(Pipeline(settings, store), played.batches[:half])
+    restarted = Pipeline.restore(settings, store, now=played.batches[half][1])
+    assert len(restarted.presence) > 100
+    run(restarted, played.batches[half:])
+    assert restarted.ledger.levels() == expected_stock(played.day, settings, store)
+    assert restarted.ledger.levels() == restarted.ledger.recount()
