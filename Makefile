@@ -35,6 +35,8 @@ test: $(STAMP) services lint typecheck pytest
 bench: $(STAMP) services
 	$(BIN)/python bench/epc_decode.py
 	$(BIN)/python bench/ingest_mqtt.py
+	$(BIN)/python bench/presence.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
