@@ -35,7 +35,6 @@ test: $(STAMP) services lint typecheck pytest
 bench: $(STAMP) services
 	$(BIN)/python bench/epc_decode.py
 	$(BIN)/python bench/ingest_mqtt.py
-	$(BIN)/python bench/presence.py
 	$(BIN)/python bench/pipeline.py
 
 clean:

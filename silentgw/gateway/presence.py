@@ -13,8 +13,8 @@ the gateway's receive time, and never later than ``now``.
 :func:`step` has the shape of the house's pure functions, ``step(state, observations, now) -> (state,
 transitions)``, but it updates ``state`` in place and returns the same object: copying a hundred thousand tags per
 micro-batch would cost more than the batch. Per tag the state is one four-slot object, two floats and the dict
-entry; measured with ``tracemalloc`` (``bench/presence.py``, ``tests/unit/gateway/test_presence_memory.py``) it is
-under :data:`BYTES_PER_TAG` bytes per tracked tag, key string included.
+entry; measured with ``tracemalloc`` (``bench/pipeline.py`` and ``tests/unit/gateway/test_presence_store_day.py``)
+it is under :data:`BYTES_PER_TAG` bytes per tracked tag, key string included.
 """
 
 from __future__ import annotations
