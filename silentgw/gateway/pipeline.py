@@ -1,11 +1,12 @@
 """The read pipeline: micro-batches of observations through presence and checkout, then one ledger write.
 
 Per micro-batch, :meth:`Pipeline.process` runs ``presence.step`` (reads become transitions), ``checkout.step`` (card
-reads and transitions become sales and unpaid-exit alarms) and records what changed in the stock ledger. Presence
-and checkout state live in memory; only transitions and sales touch the database. :meth:`Pipeline.handle` is the
-gateway's intake consumer: drivers hand over one message at a time, so it gathers them until ``max_reads``
-observations or ``max_wait`` seconds have come together, and runs ``process`` in a worker thread so that the event
-loop (and with it the drivers) keeps reading while the database writes.
+reads and transitions become sales and unpaid-exit alarms) and records what changed in the stock ledger; each sale
+is also priced from the catalog and recorded on the member's record (``store.sales``), right after the ledger sold
+its items. Presence and checkout state live in memory; only transitions and sales touch the database.
+:meth:`Pipeline.handle` is the gateway's intake consumer: drivers hand over one message at a time, so it gathers them
+until ``max_reads`` observations or ``max_wait`` seconds have come together, and runs ``process`` in a worker thread
+so that the event loop (and with it the drivers) keeps reading while the database writes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from silentgw.gateway.identity import Epc
 from silentgw.gateway.ledger import COUNTED, Movement, identify
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.models import Base, Item, Member, MemberCard
+from silentgw.gateway.store.sales import Recorded, SqlSales
 from silentgw.gateway.transitions import Transition
 from silentgw.gateway.zones import ZoneMap
 
@@ -48,6 +50,8 @@ class Counters:
     transitions: Counter[str] = field(default_factory=Counter)
     """By kind: arrived, moved, departed, passed."""
     sales: int = 0
+    points: int = 0
+    """Loyalty points awarded by the sales recorded (replays excluded)."""
     alarms: int = 0
     movements: int = 0
     """Ledger movements recorded (replays excluded)."""
@@ -56,11 +60,13 @@ class Counters:
 
 @dataclass(frozen=True, slots=True)
 class Processed:
-    """What one micro-batch gave: presence's transitions, checkout's sales and alarms, the movements recorded."""
+    """What one micro-batch gave: presence's transitions, checkout's sales and alarms, what was recorded."""
 
     transitions: tuple[Transition, ...]
     events: tuple[CheckoutEvent, ...]
     movements: tuple[Movement, ...]
+    sales: tuple[Recorded, ...] = ()
+    """The sales as recorded on the members' records (a replayed sale is there with ``new`` False)."""
 
 
 def load_members(engine: Engine) -> dict[str, str]:
@@ -88,6 +94,7 @@ class Pipeline:
         *,
         state: presence.PresenceState | None = None,
         ledger: SqlStockLedger | None = None,
+        sales: SqlSales | None = None,
         max_reads: int = 1000,
         max_wait: float = 0.2,
         clock: Callable[[], dt.datetime] = _utcnow,
@@ -99,6 +106,7 @@ class Pipeline:
         self.checkout = CheckoutState(CheckoutRules.from_settings(settings))
         self.readers = checkout.card_readers(settings)
         self.ledger = ledger or SqlStockLedger(engine)
+        self.sales = sales or SqlSales(engine, timezone=settings.site.timezone)
         self.max_reads = max_reads
         """Observations gathered before a micro-batch is processed."""
         self.max_wait = max_wait
@@ -107,7 +115,7 @@ class Pipeline:
         self.counters = Counters()
         self.members: dict[str, str] = {}
         self._ledger_zones = self.ledger.zones()
-        self._keys: dict[str, str] = {}  # EPC hex -> GS1 key of the items sold: sales are few, decoding is not free
+        self._sold: dict[str, Epc] = {}  # EPC hex -> identity of the items sold: sales are few, decoding is not free
         self._pending: list[Observation | Rejected] = []
         self._received: list[dt.datetime] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -146,7 +154,7 @@ class Pipeline:
         self.checkout, events = checkout.step(
             self.checkout, cards=cards, transitions=transitions, members=self.members, now=now
         )
-        movements = self._record(transitions, [e for e in events if isinstance(e, Sale)])
+        movements, recorded = self._record(transitions, [e for e in events if isinstance(e, Sale)])
         c = self.counters
         c.batches += 1
         c.reads += sum(1 for obs in batch if type(obs) is TagRead)
@@ -154,19 +162,25 @@ class Pipeline:
         c.sales += sum(1 for e in events if isinstance(e, Sale))
         c.alarms += sum(1 for e in events if isinstance(e, UnpaidExit))
         c.movements += len(movements)
+        c.points += sum(r.points for r in recorded)
         for alarm in events:
             if isinstance(alarm, UnpaidExit):
                 logger.warning("unpaid exit: %s through %s at %s", alarm.epc, alarm.portal, alarm.time.isoformat())
-        return Processed(tuple(transitions), tuple(events), movements)
+        return Processed(tuple(transitions), tuple(events), movements, recorded)
 
-    def _record(self, transitions: Sequence[Transition], sales: Sequence[Sale]) -> tuple[Movement, ...]:
+    def _record(
+        self, transitions: Sequence[Transition], sales: Sequence[Sale]
+    ) -> tuple[tuple[Movement, ...], tuple[Recorded, ...]]:
         """Write the transitions and sales in time order: a sale before the exit pass that closed it.
 
         The ledger takes an item passing out of a shop exit while still counted as missing, so the items of a sale
-        must be sold before the pass that closed the sale is applied; transitions stamped before it go first.
+        must be sold before the pass that closed the sale is applied; transitions stamped before it go first. Each
+        sale goes on the member's record in a transaction of its own right after the ledger's (``sell`` opens its own
+        and takes no connection): a crash between the two is healed by the replay, both being idempotent by sale id.
         """
         ordered = sorted(transitions, key=lambda t: t.time)
         done: list[Movement] = []
+        recorded: list[Recorded] = []
         start = 0
         for sale in sorted(sales, key=lambda s: s.time):
             end = start
@@ -175,17 +189,21 @@ class Pipeline:
             if end > start:
                 done += self.ledger.apply(ordered[start:end], self._ledger_zones).movements
             start = end
-            done += self.ledger.sell(self._sold_keys(sale), sale_id=sale.id, time=sale.time).movements
+            sold = self._identities(sale)
+            done += self.ledger.sell([e.key for e in sold], sale_id=sale.id, time=sale.time).movements
+            with self.engine.begin() as conn:
+                recorded.append(self.sales.record(sale, prices=self.sales.prices(sold, conn=conn), conn=conn))
         if start < len(ordered):
             done += self.ledger.apply(ordered[start:], self._ledger_zones).movements
-        return tuple(done)
+        return tuple(done), tuple(recorded)
 
-    def _sold_keys(self, sale: Sale) -> list[str]:
-        missing = [epc for epc in sale.items if epc not in self._keys]
+    def _identities(self, sale: Sale) -> list[Epc]:
+        """The decoded identities of the sale's items (an EPC that does not decode is neither sold nor priced)."""
+        missing = [epc for epc in sale.items if epc not in self._sold]
         for epc, identity in identify(missing, prefixes=self.ledger.prefixes).items():
             if isinstance(identity, Epc):
-                self._keys[epc] = identity.key
-        return [self._keys[epc] for epc in sale.items if epc in self._keys]
+                self._sold[epc] = identity
+        return [self._sold[epc] for epc in sale.items if epc in self._sold]
 
     async def handle(self, batch: Sequence[Observation | Rejected]) -> None:
         """Take one hand-over from the intake; process the gathered micro-batch once it is full or due."""

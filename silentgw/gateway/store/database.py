@@ -34,7 +34,8 @@ class StoreError(Exception):
     """Root of the store's errors.
 
     StoreError
-     └── StoreUnavailable   the database did not answer (retry later)
+     ├── StoreUnavailable   the database did not answer (retry later)
+     └── UnknownMember      a member number that is not in the store (store/sales.py)
     """
 
 

@@ -44,6 +44,8 @@ __all__ = [
     "Member",
     "MemberCard",
     "Product",
+    "Sale",
+    "SaleLine",
     "Site",
     "StockLevel",
     "StockMovement",
@@ -336,3 +338,41 @@ class UnknownEpc(Base):
     times_seen: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (CheckConstraint("times_seen > 0", name="times_seen_positive"),)
+
+
+class Sale(Base):
+    """A checkout's sale, keyed by the checkout's own sale id so that a replayed sale is the same row."""
+
+    __tablename__ = "sales"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # ``checkout.sale_id``: a UUID, as text
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="RESTRICT"), index=True)
+    # The checkout zone as it was named then: no foreign key, so a layout change never rewrites or refuses history.
+    checkout: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[dt.datetime] = mapped_column()
+    closed_at: Mapped[dt.datetime] = mapped_column(index=True)
+    total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    points_awarded: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        CheckConstraint("points_awarded >= 0", name="points_not_negative"),
+        CheckConstraint("length(currency) = 3", name="currency_iso4217"),
+        CheckConstraint("opened_at <= closed_at", name="opened_before_closed"),
+    )
+
+
+class SaleLine(Base):
+    """One priced item of a sale, at the catalog price when it was sold."""
+
+    __tablename__ = "sale_lines"
+
+    sale_id: Mapped[str] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"), primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(120), primary_key=True)  # the item's GS1 key, as ``items.key``
+    epc: Mapped[str] = mapped_column(String(128))  # the hex read at the checkout, upper case
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), index=True)
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+
+    __table_args__ = (CheckConstraint("price >= 0", name="price_not_negative"),)
