@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from silentgw.cli.context import context
 from silentgw.drivers.mqtt.settings import MqttSettings
-from silentgw.drivers.observations import Observation, TagRead
+from silentgw.drivers.observations import TagRead
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings
 from silentgw.gateway.layout import apply_layout
@@ -31,7 +31,7 @@ from silentgw.simulator.mqtt_devices import MqttVoice, zebra_event
 from silentgw.simulator.player import Player
 from silentgw.simulator.player import Progress as Played
 from silentgw.simulator.rig import rig
-from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 from silentgw.simulator.truth import Truth
 
 app = typer.Typer(help="Simulated readers, sensors and shoppers, in the real wire formats.", no_args_is_help=True)
@@ -119,7 +119,7 @@ def _write_truth(day: StoreDay, path: Path | None) -> None:
         typer.echo(f"ground truth written to {path}")
 
 
-def _prepare(settings: Settings, engine: Engine) -> str:
+def prepare_store(settings: Settings, engine: Engine) -> str:
     """Upgrade the schema and apply the layout; seed the demo catalog into an empty one. What was done."""
     upgrade(engine)
     with Session(engine) as session, session.begin():
@@ -136,26 +136,19 @@ def _fast_day(settings: Settings, day: StoreDay) -> None:
     """The day through the pipeline on its own clock, in one-second micro-batches; then a summary."""
     engine = connect(settings.database_url)
     try:
-        typer.echo(_prepare(settings, engine))
+        typer.echo(prepare_store(settings, engine))
         pipeline = Pipeline(settings, engine)
         names = {z.id: z.name for z in settings.locations}
-        second = dt.timedelta(seconds=1)
         total = (day.end - day.plan.start).total_seconds()
         started = time.perf_counter()
         columns = (TextColumn("store day"), BarColumn(), TextColumn("{task.fields[clock]}"),
                    TextColumn("{task.fields[reads]:,} reads"), TimeElapsedColumn())  # fmt: skip
         with Progress(*columns, transient=True) as bar:
             task = bar.add_task("day", total=total, clock="", reads=0)
-            batch: list[Observation] = []
-            for observation in day:
-                if batch and observation.time - batch[0].time >= second:
-                    pipeline.process(batch, batch[-1].time)
-                    now = batch[-1].time
-                    bar.update(task, completed=(now - day.plan.start).total_seconds(),
-                               clock=f"{now:%H:%M:%S}", reads=pipeline.counters.reads)  # fmt: skip
-                    batch = []
-                batch.append(observation)
-            pipeline.process(batch, day.end)
+            for batch, now in micro_batches(day.observations(), day.end):
+                pipeline.process(batch, now)
+                bar.update(task, completed=(now - day.plan.start).total_seconds(),
+                           clock=f"{now:%H:%M:%S}", reads=pipeline.counters.reads)  # fmt: skip
         took = time.perf_counter() - started
         c = pipeline.counters
         t = c.transitions

@@ -7,10 +7,13 @@ them members who show their card at the checkout, where their goods are read bef
 one shopper walks out with an unpaid item; the dairy fridge warms up for a while in the afternoon.
 
 Readers report like real fixed readers do: every ``read_interval`` seconds each antenna reports each tag in its zone
-with probability ``read_rate`` (reads drop out at random), with a noisy RSSI; portals see tags pass in bursts. The
-output is a time-ordered stream of :class:`TagRead` and :class:`SensorReading`, the same observations the drivers
-produce; the simulator's devices turn them into each reader's wire format. :class:`Truth` holds what really happened
-up to the last observation handed out.
+with probability ``read_rate`` (reads drop out at random), with a noisy RSSI; portals see tags pass in bursts. Read
+noise beyond that is opt-in: with ``cross_read_rate`` an antenna also picks up, weaker, tags of a neighbouring zone
+(another zone of the same location or on the same reader, never a portal); with ``outage`` one reader sends nothing
+for a while. Iterating the day gives a time-ordered stream of :class:`TagRead` and :class:`SensorReading`, the same
+observations the drivers produce (the simulator's devices turn them into each reader's wire format);
+:meth:`StoreDay.observations` adds the :class:`DeviceStatus` the gateway's supervisor would report when the reader
+goes down and comes back. :class:`Truth` holds what really happened up to the last observation handed out.
 """
 
 from __future__ import annotations
@@ -19,20 +22,23 @@ import datetime as dt
 import heapq
 import itertools
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
-from silentgw.drivers.observations import SensorReading, TagRead
+from silentgw.drivers.observations import DeviceStatus, Observation, SensorReading, TagRead
 from silentgw.gateway.config import Settings
 from silentgw.gateway.identity import Epc, decode, encode_sgtin
 from silentgw.simulator.demo_store import DEMO_MEMBERS, DEMO_PRODUCTS, DemoProduct
 from silentgw.simulator.truth import Sale, SimItem, Truth, What
 
-__all__ = ["StoreDay", "StoreDayPlan"]
+__all__ = ["StoreDay", "StoreDayPlan", "micro_batches"]
 
-Emission = TagRead | SensorReading
+Emission = TagRead | SensorReading | DeviceStatus
+Obs = TypeVar("Obs", bound=Observation)
 POS_ITEM = 1  # EPC filter value 1: point-of-sale item (TDS section 10)
+_PORTALS = ("dock_door", "exit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +54,28 @@ class StoreDayPlan:
     member_share: float = 0.7
     read_interval: float = 10.0
     read_rate: float = 0.85
+    cross_read_rate: float = 0.0
+    """Per cycle, the chance that an antenna of a neighbouring zone also reads a tag, 10 to 15 dB weaker."""
+    outage: tuple[str, float, float] | None = None
+    """A reader that goes down: (reader id, start in hours after ``start``, duration in minutes)."""
     fridge: str = "fridge-1"
     scale: str = "shelf-scale-1"
     sensor_interval: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("read_rate", "cross_read_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.outage is not None and (self.outage[1] < 0 or self.outage[2] <= 0):
+            raise ValueError("an outage starts at 0 hours or later and lasts more than 0 minutes")
+
+    def outage_window(self) -> tuple[str, dt.datetime, dt.datetime] | None:
+        """The outage as (reader, first instant down, first instant up again), or None."""
+        if self.outage is None:
+            return None
+        reader, hours, minutes = self.outage
+        down = self.start + dt.timedelta(hours=hours)
+        return reader, down, down + dt.timedelta(minutes=minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +90,7 @@ class _Layout:
 
     def __init__(self, settings: Settings) -> None:
         self.kind = {z.id: z.kind for z in settings.zones}
+        self.location = {z.id: z.location for z in settings.zones}
         self.antennas: dict[str, list[_Antenna]] = {z.id: [] for z in settings.zones}
         self.card_readers: dict[str, _Antenna] = {}
         for device in settings.devices:
@@ -74,6 +100,20 @@ class _Layout:
                 else:
                     self.antennas[a.zone].append(_Antenna(device.id, a.port, a.role))
         self.sensors = {d.id for d in settings.devices if d.kind == "sensor"}
+        self.neighbours = {zone: self._neighbours(zone) for zone in self.kind}
+
+    def _neighbours(self, zone: str) -> list[_Antenna]:
+        """The antennas of the other zones a tag in ``zone`` may be cross-read by: same location or same reader."""
+        if self.kind[zone] in _PORTALS:
+            return []
+        readers = {a.reader for a in self.antennas[zone]}
+        return [
+            antenna
+            for other, antennas in self.antennas.items()
+            if other != zone and self.kind[other] not in _PORTALS
+            and (self.location[other] == self.location[zone] or readers & {a.reader for a in antennas})
+            for antenna in antennas
+        ]  # fmt: skip
 
     def first(self, kind: str) -> str:
         for zone, zone_kind in self.kind.items():
@@ -132,7 +172,7 @@ class StoreDay:
         span = int(self.plan.read_interval * 1000)
         for zone, epcs in self._zone_items.items():
             kind = self.layout.kind[zone]
-            if kind in ("dock_door", "exit"):
+            if kind in _PORTALS:
                 continue  # portals see tags pass, in bursts (see _transit)
             # A checkout pad reads what lies on it continuously (about once a second), a fixed reader once a cycle.
             rounds = max(1, round(self.plan.read_interval)) if kind == "checkout" else 1
@@ -146,6 +186,20 @@ class StoreDay:
                         if self.rng.random() < self.plan.read_rate:
                             offset = dt.timedelta(milliseconds=self.rng.randrange(earliest, span))
                             reads.append(TagRead(epc, antenna.reader, antenna.port, self._rssi(), time + offset))
+            if self.plan.cross_read_rate > 0:  # no draw at all when off: the default day stays the same day
+                reads += self._cross_reads(zone, time, span)
+        return reads
+
+    def _cross_reads(self, zone: str, time: dt.datetime, span: int) -> list[Emission]:
+        """A neighbouring zone's antennas picking up this zone's tags now and then, 10 to 15 dB weaker."""
+        reads: list[Emission] = []
+        for antenna in self.layout.neighbours[zone]:
+            for epc in sorted(self._zone_items[zone]):
+                earliest = max(0, int((self._since[epc] - time).total_seconds() * 1000))
+                if earliest < span and self.rng.random() < self.plan.cross_read_rate:
+                    offset = dt.timedelta(milliseconds=self.rng.randrange(earliest, span))
+                    rssi = self._rssi(-55.0 - self.rng.uniform(10.0, 15.0))
+                    reads.append(TagRead(epc, antenna.reader, antenna.port, rssi, time + offset))
         return reads
 
     def _transit(self, item: SimItem, portal: str, time: dt.datetime, *, inbound: bool) -> list[Emission]:
@@ -289,8 +343,23 @@ class StoreDay:
 
     # the stream ------------------------------------------------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[Emission]:
-        """The day's observations in time order (the truth advances as they are handed out)."""
+    def __iter__(self) -> Iterator[TagRead | SensorReading]:
+        """What the day's devices report, in time order (the truth advances as they are handed out)."""
+        for observation in self.observations():
+            if not isinstance(observation, DeviceStatus):
+                yield observation
+
+    def observations(self) -> Iterator[Observation]:
+        """The day's observations in time order, with the reader outage's ``down`` and ``up`` statuses.
+
+        A device does not report its own outage: the gateway's supervisor does, so the devices the simulator plays
+        (iterate the day for theirs) send nothing for it.
+        """
+        outage = self.plan.outage_window()
+        if outage is not None:
+            reader, down, up = outage
+            self._at(down, lambda time: [DeviceStatus(reader, "down", time, "simulated outage")])
+            self._at(up, lambda time: [DeviceStatus(reader, "up", time, "simulated outage over")])
         self._open()
         self._plan_delivery()
         self._plan_shelf_fill()
@@ -301,7 +370,7 @@ class StoreDay:
         carried: list[Emission] = []  # reads stamped past the tick they were made in (a portal burst at its end)
         for n in itertools.count():
             if tick >= self.end:
-                yield from sorted(carried, key=lambda o: o.time)
+                yield from (o for o in sorted(carried, key=lambda o: o.time) if not _silenced(o, outage))
                 return
             batch, carried = carried, []
             until = tick + step
@@ -313,8 +382,34 @@ class StoreDay:
                 batch += self._sensors(tick)
             batch.sort(key=lambda o: o.time)
             for emission in batch:
-                if emission.time < until:
-                    yield emission
-                else:
+                if emission.time >= until:
                     carried.append(emission)
+                elif not _silenced(emission, outage):
+                    yield emission
             tick = until
+
+
+def _silenced(emission: Emission, outage: tuple[str, dt.datetime, dt.datetime] | None) -> bool:
+    """Whether ``emission`` is a read the reader, down at the time, never sent."""
+    if outage is None:
+        return False
+    reader, down, up = outage
+    return type(emission) is TagRead and emission.reader == reader and down <= emission.time < up
+
+
+def micro_batches(
+    observations: Iterable[Obs], end: dt.datetime, *, seconds: float = 1.0
+) -> Iterator[tuple[list[Obs], dt.datetime]]:
+    """A time-ordered stream cut into micro-batches of ``seconds`` of simulated time, each with its ``now``.
+
+    ``now`` is the batch's last observation's time, and ``end`` for the last batch: the simulated clock the pipeline
+    runs on in ``silentgw simulate store-day --fast``, the accuracy benchmark and the scenario tests.
+    """
+    span = dt.timedelta(seconds=seconds)
+    batch: list[Obs] = []
+    for observation in observations:
+        if batch and observation.time - batch[0].time >= span:
+            yield batch, batch[-1].time
+            batch = []
+        batch.append(observation)
+    yield batch, end

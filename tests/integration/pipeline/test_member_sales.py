@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from silentgw.drivers.observations import Observation
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings, load_settings
 from silentgw.gateway.layout import apply_layout
@@ -20,7 +19,7 @@ from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.models import Member, SaleLine
 from silentgw.gateway.store.models import Sale as SaleRow
 from silentgw.simulator.demo_store import seed_catalog
-from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
 PLAN = StoreDayPlan(hours=2, shoppers=10, delivery_items=5, items_per_product=2)
@@ -46,13 +45,8 @@ def store(engine: Engine, settings: Settings) -> Engine:
 
 def play(pipeline: Pipeline, day: StoreDay) -> None:
     """The day through the pipeline in one-second micro-batches, the last one processed at closing time."""
-    batch: list[Observation] = []
-    for observation in day:
-        if batch and observation.time - batch[0].time >= dt.timedelta(seconds=1):
-            pipeline.process(batch, batch[-1].time)
-            batch = []
-        batch.append(observation)
-    pipeline.process(batch, day.end)
+    for batch, now in micro_batches(day, day.end):
+        pipeline.process(batch, now)
 
 
 def recorded(engine: Engine) -> tuple[dict[str | None, Counter[Basket]], dict[str, int]]:

@@ -21,7 +21,7 @@ from silentgw.gateway.layout import apply_layout
 from silentgw.gateway.pipeline import Pipeline, Processed
 from silentgw.gateway.store.models import Item, ItemState, Product, StockMovement
 from silentgw.simulator.demo_store import seed_catalog
-from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
 PLAN = StoreDayPlan(hours=3, shoppers=12, delivery_items=10, items_per_product=2)
@@ -41,15 +41,7 @@ class Day:
 def played() -> Day:
     """The day's observations in one-second micro-batches (the last one processed at closing time)."""
     day = StoreDay(load_settings(EXAMPLE, {}), PLAN, seed=3)
-    batches: list[Batch] = []
-    batch: list[Observation] = []
-    for observation in day:
-        if batch and observation.time - batch[0].time >= dt.timedelta(seconds=1):
-            batches.append((batch, batch[-1].time))
-            batch = []
-        batch.append(observation)
-    batches.append((batch, day.end))
-    return Day(day, batches)
+    return Day(day, list(micro_batches(day, day.end)))
 
 
 @pytest.fixture

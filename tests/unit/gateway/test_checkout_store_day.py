@@ -31,7 +31,7 @@ from silentgw.gateway.checkout import step as checkout_step
 from silentgw.gateway.config import load_settings
 from silentgw.gateway.zones import ZoneMap
 from silentgw.simulator.demo_store import DEMO_MEMBERS
-from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
 
@@ -54,13 +54,8 @@ def played(request: pytest.FixtureRequest) -> tuple[StoreDay, list[CheckoutEvent
         state, new = checkout_step(state, cards=cards, transitions=transitions, members=members, now=now)
         events.extend(new)
 
-    batch: list[TagRead | SensorReading] = []
-    for observation in day:
-        if batch and observation.time - batch[0].time >= dt.timedelta(seconds=1):
-            feed(batch, batch[-1].time)
-            batch = []
-        batch.append(observation)
-    feed(batch, day.end)
+    for batch, now in micro_batches(day, day.end):
+        feed(batch, now)
     return day, events
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from silentgw.drivers.observations import SensorReading, TagRead
+from silentgw.drivers.observations import TagRead
 from silentgw.gateway.config import load_settings
 from silentgw.gateway.presence import BYTES_PER_TAG, Departed, Passed, PresenceState, Transition, locations, step
 from silentgw.gateway.zones import ZoneMap
-from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
 COVERED = ("shelf", "backroom", "receiving")
@@ -26,13 +26,8 @@ def played(request: pytest.FixtureRequest) -> tuple[StoreDay, PresenceState, lis
     day = StoreDay(settings, StoreDayPlan(hours=3, read_interval=10), seed=request.param)
     state = PresenceState(ZoneMap.from_settings(settings))
     transitions: list[Transition] = []
-    batch: list[TagRead | SensorReading] = []
-    for observation in day:
-        if batch and observation.time - batch[0].time >= dt.timedelta(seconds=1):
-            transitions += step(state, batch, batch[-1].time)[1]
-            batch = []
-        batch.append(observation)
-    transitions += step(state, batch, day.end)[1]
+    for batch, now in micro_batches(day, day.end):
+        transitions += step(state, batch, now)[1]
     return day, state, transitions
 
 
