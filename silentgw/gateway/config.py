@@ -42,6 +42,7 @@ __all__ = [
     "DriverSettings",
     "LocationSettings",
     "MqttSettings",
+    "PresenceSettings",
     "Settings",
     "SiteSettings",
     "ZoneSettings",
@@ -87,6 +88,17 @@ class LocationSettings(_Section):
     parent: Slug | None = None
 
 
+class PresenceSettings(_Section):
+    """A zone's presence thresholds; each one left out keeps the default of the zone's kind (see gateway/zones.py)."""
+
+    arrival_reads: int | None = Field(default=None, ge=1)
+    arrival_window: float | None = Field(default=None, ge=0)
+    min_rssi: float | None = Field(default=None, le=0)
+    move_margin: float | None = Field(default=None, ge=0)
+    move_hold: float | None = Field(default=None, ge=0)
+    absence_timeout: float | None = Field(default=None, ge=0)
+
+
 class ZoneSettings(_Section):
     """Where a (reader, antenna) pair looks: a shelf, the backroom, a dock door, a checkout, an exit."""
 
@@ -94,6 +106,8 @@ class ZoneSettings(_Section):
     name: str
     kind: ZoneKind
     location: Slug
+    presence: PresenceSettings = PresenceSettings()
+    """Thresholds that differ from the defaults of the zone's kind."""
 
 
 class AntennaSettings(_Section):

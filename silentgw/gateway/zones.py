@@ -126,12 +126,20 @@ class ZoneMap:
 
     @classmethod
     def from_settings(cls, settings: Settings, rules: Mapping[str, ZoneRule] | None = None) -> ZoneMap:
-        """The map of the configured store; ``rules`` overrides the default rule of the zones it names."""
+        """The map of the configured store: each zone's rule is its kind's default with the thresholds its settings
+        give; ``rules`` replaces the rule of the zones it names outright."""
         rules = rules or {}
         unknown = sorted(set(rules) - {z.id for z in settings.zones})
         if unknown:
             raise ValueError(f"rules for unknown zone(s): {', '.join(unknown)}")
-        zones = {z.id: Zone(z.id, z.kind, rules.get(z.id, default_rule(z.kind))) for z in settings.zones}
+        zones: dict[str, Zone] = {}
+        for z in settings.zones:
+            given = z.presence.model_dump(exclude_none=True)
+            try:
+                rule = rules.get(z.id) or replace(default_rule(z.kind), **given)
+            except ValueError as exc:
+                raise ValueError(f"zones.{z.id}.presence: {exc}") from exc
+            zones[z.id] = Zone(z.id, z.kind, rule)
         antennas = {
             (device.id, a.port): AntennaZone(a.zone, a.role)
             for device in settings.devices
