@@ -35,6 +35,10 @@ __all__ = [
     "Antenna",
     "Base",
     "CardKind",
+    "CountOutcome",
+    "CountScopeKind",
+    "CycleCount",
+    "CycleCountItem",
     "Device",
     "DeviceKind",
     "Item",
@@ -142,6 +146,21 @@ class CardKind(enum.StrEnum):
     EM4100 = "em4100"
     EPC = "epc"
     BARCODE = "barcode"
+
+
+class CountScopeKind(enum.StrEnum):
+    """What a cycle count covers: one zone, or a location with the locations under it."""
+
+    ZONE = "zone"
+    LOCATION = "location"
+
+
+class CountOutcome(enum.StrEnum):
+    """What a cycle count made of one item: expected and seen, expected and not seen, or seen and not expected."""
+
+    FOUND = "found"
+    MISSING = "missing"
+    UNEXPECTED = "unexpected"
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -376,3 +395,40 @@ class SaleLine(Base):
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
 
     __table_args__ = (CheckConstraint("price >= 0", name="price_not_negative"),)
+
+
+class CycleCount(Base):
+    """A closed cycle count: its scope and window and what it found, stored once by the count's own id."""
+
+    __tablename__ = "cycle_counts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope_kind: Mapped[CountScopeKind] = mapped_column(_enum(CountScopeKind, "count_scope_kind"))
+    # The zone or location as it was named then: no foreign key, so a layout change never rewrites history.
+    scope_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column()
+    ended_at: Mapped[dt.datetime] = mapped_column(index=True)
+    expected: Mapped[int] = mapped_column(Integer)
+    seen: Mapped[int] = mapped_column(Integer)
+    missing: Mapped[int] = mapped_column(Integer)
+    unexpected: Mapped[int] = mapped_column(Integer)
+    accuracy: Mapped[Decimal] = mapped_column(Numeric(5, 2))  # percent of the expected items seen, rounded down
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("started_at <= ended_at", name="started_before_ended"),
+        CheckConstraint("missing >= 0 AND missing <= expected", name="missing_of_expected"),
+        CheckConstraint("unexpected >= 0 AND unexpected <= seen", name="unexpected_of_seen"),
+        CheckConstraint("accuracy >= 0 AND accuracy <= 100", name="accuracy_percent"),
+    )
+
+
+class CycleCountItem(Base):
+    """One item of a closed count and its outcome (found, missing or unexpected)."""
+
+    __tablename__ = "cycle_count_items"
+
+    count_id: Mapped[str] = mapped_column(ForeignKey("cycle_counts.id", ondelete="CASCADE"), primary_key=True)
+    # The item's GS1 key, as ``items.key``; no foreign key: an unexpected tag need not be an item.
+    item_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    outcome: Mapped[CountOutcome] = mapped_column(_enum(CountOutcome, "count_outcome"))

@@ -1,0 +1,110 @@
+"""Cycle counts: compare the items expected in a zone or location with the items seen there in a window.
+
+A count is closed from two sets of GS1 item keys:
+
+- *expected*: the items the ledger counts as stock in the scope when the count closes (the store works this out);
+- *seen*: the items with at least one read in one of the scope's zones within the window, ``start <= time < end``
+  (:func:`seen_in`, from reads as ``(key, zone, time)``; raw reads rather than presence transitions, because an item
+  sitting still on its shelf is read all day and makes no transition).
+
+From these, :func:`result` gives the *missing* items (expected, not seen), the *unexpected* ones (seen, not
+expected: misplaced, already missing, or not stock at all) and the *found* ones (expected and seen). Accuracy is
+the share of expected items that were seen, in percent, rounded down to two decimals so that 100.00 means none is
+missing; an empty expectation is 100% accurate. Unexpected items do not lower accuracy: they are reported apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import Literal, NamedTuple
+
+__all__ = ["CountResult", "CycleCount", "Scope", "ScopeKind", "Sighting", "accuracy", "result", "seen_in"]
+
+ScopeKind = Literal["zone", "location"]
+_CENT = Decimal("0.01")
+_ID_LIMIT = 64  # cycle_counts.id is VARCHAR(64); the ledger's movement keys embed it
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a count covers: one zone, or a location (its own zones and those of the locations under it)."""
+
+    kind: ScopeKind
+    id: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("zone", "location"):
+            raise ValueError(f"scope kind {self.kind!r}: expected 'zone' or 'location'")
+        if not self.id:
+            raise ValueError("scope id is empty")
+
+
+@dataclass(frozen=True, slots=True)
+class CycleCount:
+    """One cycle count: its id (the idempotency key of closing it), its scope and its window ``[start, end)``."""
+
+    id: str
+    scope: Scope
+    start: dt.datetime
+    end: dt.datetime
+
+    def __post_init__(self) -> None:
+        if not self.id or len(self.id) > _ID_LIMIT:
+            raise ValueError(f"count id {self.id!r}: 1 to {_ID_LIMIT} characters")
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("count window: naive datetime, expected timezone-aware times")
+        if self.end < self.start:
+            raise ValueError(f"count {self.id}: window ends ({self.end}) before it starts ({self.start})")
+
+
+class Sighting(NamedTuple):
+    """One read of an item: its GS1 key, the zone that read it, when (a tuple: counts take many of them)."""
+
+    key: str
+    zone: str
+    time: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CountResult:
+    """What a count found: the expected and seen items, missing, unexpected, found, and accuracy in percent."""
+
+    expected: frozenset[str]
+    seen: frozenset[str]
+    missing: frozenset[str] = field(init=False)
+    unexpected: frozenset[str] = field(init=False)
+    found: frozenset[str] = field(init=False)
+    accuracy_percent: Decimal = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Derived here so that a result can never disagree with its own sets.
+        object.__setattr__(self, "missing", self.expected - self.seen)
+        object.__setattr__(self, "unexpected", self.seen - self.expected)
+        object.__setattr__(self, "found", self.expected & self.seen)
+        object.__setattr__(self, "accuracy_percent", accuracy(len(self.found), len(self.expected)))
+
+
+def accuracy(found: int, expected: int) -> Decimal:
+    """``found`` of ``expected`` in percent, rounded down to 0.01 (100.00 only if none is missing; 100 if none due)."""
+    if not 0 <= found <= expected:
+        raise ValueError(f"found {found} of {expected}: expected 0 <= found <= expected")
+    if expected == 0:
+        return Decimal("100.00")
+    return (Decimal(100 * found) / Decimal(expected)).quantize(_CENT, rounding=ROUND_DOWN)
+
+
+def result(expected: Iterable[str], seen: Iterable[str]) -> CountResult:
+    """Compare the items expected in a count's scope with the items seen there."""
+    return CountResult(frozenset(expected), frozenset(seen))
+
+
+def seen_in(
+    count: CycleCount, sightings: Iterable[tuple[str, str, dt.datetime]], *, zones: Collection[str]
+) -> frozenset[str]:
+    """The keys of the items read in one of ``zones`` (the count's scope) within its window ``[start, end)``."""
+    scope = frozenset(zones)
+    start, end = count.start, count.end
+    return frozenset(key for key, zone, time in sightings if zone in scope and start <= time < end)

@@ -1,0 +1,87 @@
+"""Cycle counts as pure values: missing, unexpected, found, accuracy, and which reads a count's window takes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from silentgw.gateway.counts import CycleCount, Scope, Sighting, accuracy, result, seen_in
+
+T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+COUNT = CycleCount("count-1", Scope("zone", "shelf-a"), T0, T0 + dt.timedelta(minutes=10))
+
+
+@pytest.mark.parametrize(
+    ("expected", "seen", "missing", "unexpected", "found", "percent"),
+    [
+        ("", "", "", "", "", "100.00"),  # nothing due: nothing can be missing
+        ("", "x", "", "x", "", "100.00"),  # unexpected items are reported apart, not held against accuracy
+        ("abcd", "abcd", "", "", "abcd", "100.00"),
+        ("abcd", "abc", "d", "", "abc", "75.00"),
+        ("abcd", "abcx", "d", "x", "abc", "75.00"),
+        ("abcd", "", "abcd", "", "", "0.00"),
+        ("abc", "ab", "c", "", "ab", "66.66"),  # rounded down
+        ("abc", "a", "bc", "", "a", "33.33"),
+        ("ab", "xy", "ab", "xy", "", "0.00"),
+    ],
+)
+def test_result(expected: str, seen: str, missing: str, unexpected: str, found: str, percent: str) -> None:
+    r = result(set(expected), set(seen))
+    assert (r.expected, r.seen) == (frozenset(expected), frozenset(seen))
+    assert (r.missing, r.unexpected, r.found) == (frozenset(missing), frozenset(unexpected), frozenset(found))
+    assert r.accuracy_percent == Decimal(percent)
+
+
+@pytest.mark.parametrize(
+    ("found", "expected", "percent"),
+    [(0, 0, "100.00"), (1, 1, "100.00"), (9999, 10000, "99.99"), (99999, 100000, "99.99"), (1, 3, "33.33"),
+     (2, 3, "66.66"), (0, 7, "0.00")],
+)  # fmt: skip
+def test_accuracy_is_100_only_when_nothing_is_missing(found: int, expected: int, percent: str) -> None:
+    assert accuracy(found, expected) == Decimal(percent)
+
+
+@pytest.mark.parametrize(("found", "expected"), [(-1, 3), (4, 3), (1, 0)])
+def test_accuracy_refuses_impossible_figures(found: int, expected: int) -> None:
+    with pytest.raises(ValueError, match="found"):
+        accuracy(found, expected)
+
+
+@pytest.mark.parametrize(
+    ("zone", "minutes", "taken"),
+    [
+        ("shelf-a", 0, True),  # the window includes its start
+        ("shelf-a", 9.99, True),
+        ("shelf-a", 10, False),  # and excludes its end
+        ("shelf-a", -0.01, False),
+        ("shelf-b", 5, False),  # another zone: not in the scope
+    ],
+)
+def test_seen_in_takes_reads_in_the_scope_within_the_window(zone: str, minutes: float, taken: bool) -> None:
+    read = Sighting("item", zone, T0 + dt.timedelta(minutes=minutes))
+    assert seen_in(COUNT, [read], zones={"shelf-a"}) == (frozenset({"item"}) if taken else frozenset())
+
+
+def test_seen_in_counts_an_item_once_and_takes_plain_tuples() -> None:
+    reads = [("a", "shelf-a", T0), ("a", "shelf-b", T0), ("a", "shelf-a", T0 + dt.timedelta(minutes=1)),
+             ("b", "shelf-b", T0), ("c", "shelf-a", T0 + dt.timedelta(hours=1))]  # fmt: skip
+    assert seen_in(COUNT, reads, zones={"shelf-a"}) == {"a"}
+    assert seen_in(COUNT, reads, zones={"shelf-a", "shelf-b"}) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: CycleCount("", COUNT.scope, T0, T0), "count id"),
+        (lambda: CycleCount("x" * 65, COUNT.scope, T0, T0), "count id"),
+        (lambda: CycleCount("c", COUNT.scope, T0, T0 - dt.timedelta(seconds=1)), "before it starts"),
+        (lambda: CycleCount("c", COUNT.scope, T0.replace(tzinfo=None), T0), "naive"),
+        (lambda: Scope("shelf", "a"), "scope kind"),  # type: ignore[arg-type]
+        (lambda: Scope("zone", ""), "scope id"),
+    ],
+)
+def test_a_count_validates_itself(make: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()  # type: ignore[operator]
