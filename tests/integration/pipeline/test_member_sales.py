@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings, load_settings
-from silentgw.gateway.layout import apply_layout
 from silentgw.gateway.members import points
 from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.models import Member, SaleLine
 from silentgw.gateway.store.models import Sale as SaleRow
-from silentgw.simulator.demo_store import seed_catalog
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
 PLAN = StoreDayPlan(hours=2, shoppers=10, delivery_items=5, items_per_product=2)
 
 Basket = tuple[frozenset[str], Decimal]
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    """The example store on the test's database."""
-    return load_settings(EXAMPLE, {}).model_copy(update={"database_url": database_url})
-
-
-@pytest.fixture
-def store(engine: Engine, settings: Settings) -> Engine:
-    """The example layout and the demo catalog (products, members and their cards) in the test's database."""
-    with Session(engine) as session, session.begin():
-        catalog = Catalog(session, site_id=settings.site.id)
-        apply_layout(catalog, settings)
-        seed_catalog(catalog, today=dt.date(2026, 11, 24))
-    return engine
 
 
 def play(pipeline: Pipeline, day: StoreDay) -> None:

@@ -11,16 +11,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
 
 from silentgw.drivers.observations import Observation
-from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.checkout import Sale, UnpaidExit
 from silentgw.gateway.config import Settings, load_settings
-from silentgw.gateway.layout import apply_layout
 from silentgw.gateway.pipeline import Pipeline, Processed
 from silentgw.gateway.store.models import Item, ItemState, Product, StockMovement
-from silentgw.simulator.demo_store import seed_catalog
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
@@ -42,22 +38,6 @@ def played() -> Day:
     """The day's observations in one-second micro-batches (the last one processed at closing time)."""
     day = StoreDay(load_settings(EXAMPLE, {}), PLAN, seed=3)
     return Day(day, list(micro_batches(day, day.end)))
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    """The example store on the test's database."""
-    return load_settings(EXAMPLE, {}).model_copy(update={"database_url": database_url})
-
-
-@pytest.fixture
-def store(engine: Engine, settings: Settings) -> Engine:
-    """The example layout and the demo catalog (products, members and their cards) in the test's database."""
-    with Session(engine) as session, session.begin():
-        catalog = Catalog(session, site_id=settings.site.id)
-        apply_layout(catalog, settings)
-        seed_catalog(catalog, today=dt.date(2026, 11, 24))
-    return engine
 
 
 def run(pipeline: Pipeline, batches: Sequence[Batch]) -> list[Processed]:
