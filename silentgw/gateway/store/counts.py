@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Engine, select
 from silentgw.gateway import counts
 from silentgw.gateway.counts import CountResult, CycleCount, Scope
 from silentgw.gateway.ledger import COUNTED, Movement, missing
-from silentgw.gateway.store.ledger import _insert, _load, _settle, _write
+from silentgw.gateway.store.database import insert_or_skip
+from silentgw.gateway.store.ledger import load_items, settle, write_decision
 from silentgw.gateway.store.models import (
     Base,
     CountOutcome,
@@ -80,7 +81,7 @@ class SqlCycleCounts:
                 "started_at": count.start, "ended_at": count.end, "expected": len(res.expected), "seen": len(res.seen),
                 "missing": len(res.missing), "unexpected": len(res.unexpected), "accuracy": res.accuracy_percent,
             }  # fmt: skip
-            stmt = _insert(conn, _counts).on_conflict_do_nothing(index_elements=["id"])
+            stmt = insert_or_skip(conn, _counts).on_conflict_do_nothing(index_elements=["id"])
             if conn.execute(stmt.returning(_counts.c.id), row).first() is None:
                 _check_same(conn, count)
                 logger.info("cycle count %s is already closed: nothing changed", count.id)
@@ -95,12 +96,12 @@ class SqlCycleCounts:
             ]
             if outcomes:
                 conn.execute(_count_items.insert(), outcomes)
-            views = _load(conn, set(res.missing))
-            decision = _settle(
+            views = load_items(conn, set(res.missing))
+            decision = settle(
                 conn,
                 lambda skip: missing([v for v in views.values() if v.key not in skip], count.id, time=count.end),
             )
-            written = _write(conn, decision)
+            written = write_decision(conn, decision)
         logger.info(
             "closed cycle count %s of %s %s: %d expected, %d seen, %d missing, %d unexpected, %s%% accurate",
             count.id, count.scope.kind, count.scope.id, len(res.expected), len(res.seen), len(res.missing),

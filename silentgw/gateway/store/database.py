@@ -10,7 +10,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,6 +22,7 @@ __all__ = [
     "current_revision",
     "downgrade",
     "head_revision",
+    "insert_or_skip",
     "normalise_url",
     "upgrade",
 ]
@@ -63,6 +65,11 @@ def connect(url: str, **engine_options: Any) -> Engine:
         return engine
     engine_options.setdefault("pool_pre_ping", True)
     return create_engine(url, **engine_options)
+
+
+def insert_or_skip(conn: Connection, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT (``.on_conflict_do_nothing``), in the connection's dialect."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -12,10 +12,8 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from silentgw.gateway.identity import Epc
 from silentgw.gateway.identity.prefixes import CompanyPrefixes
@@ -29,10 +27,11 @@ from silentgw.gateway.ledger import (
     identify,
     sold,
 )
+from silentgw.gateway.store.database import insert_or_skip
 from silentgw.gateway.store.models import Base, Item, ItemState, Product, StockLevel, StockMovement, UnknownEpc, Zone
 from silentgw.gateway.transitions import Transition
 
-__all__ = ["LedgerResult", "SqlStockLedger"]
+__all__ = ["LedgerResult", "SqlStockLedger", "load_items", "settle", "write_decision"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class SqlStockLedger:
         identities = identify((t.epc for t in transitions), prefixes=self.prefixes)
         tags = [e for e in identities.values() if isinstance(e, Epc)]
         with self.engine.begin() as conn:
-            items = _load(conn, {e.key for e in tags})
+            items = load_items(conn, {e.key for e in tags})
             # Products are looked up only for tags not yet items: in a steady store, none.
             gtins = {e.gtin for e in tags if e.gtin is not None and e.key not in items}
             catalog: dict[str, int] = {}
@@ -87,14 +86,14 @@ class SqlStockLedger:
                     kept, identities=identities, items=items, zones=zones, catalog=catalog, commission=self.commission
                 )
 
-            return _write(conn, _settle(conn, make))
+            return write_decision(conn, settle(conn, make))
 
     def sell(self, keys: Iterable[str], *, sale_id: str, time: dt.datetime) -> LedgerResult:
         """Record the sale ``sale_id`` of the items with these GS1 keys (a retried sale records nothing more)."""
         with self.engine.begin() as conn:
-            items = _load(conn, set(keys))
-            return _write(
-                conn, _settle(conn, lambda skip: sold([v for v in items.values() if v.key not in skip], sale_id,
+            items = load_items(conn, set(keys))
+            return write_decision(
+                conn, settle(conn, lambda skip: sold([v for v in items.values() if v.key not in skip], sale_id,
                                                        time=time))
             )  # fmt: skip
 
@@ -131,7 +130,7 @@ class SqlStockLedger:
             return [UnknownSighting(*row) for row in conn.execute(query.order_by(u.last_seen_at.desc(), u.epc))]
 
 
-def _settle(conn: Connection, make: Callable[[frozenset[str]], Decision]) -> Decision:
+def settle(conn: Connection, make: Callable[[frozenset[str]], Decision]) -> Decision:
     """Decide, leaving out any item whose decided movements are already recorded (one query to find out).
 
     A recorded key means the cause was already applied: the sale retried after the item came back, a batch replayed
@@ -151,7 +150,7 @@ def _settle(conn: Connection, make: Callable[[frozenset[str]], Decision]) -> Dec
     return make(skip)
 
 
-def _load(conn: Connection, keys: set[str]) -> dict[str, ItemView]:
+def load_items(conn: Connection, keys: set[str]) -> dict[str, ItemView]:
     """The stored items with these keys, in one query."""
     if not keys:
         return {}
@@ -163,12 +162,7 @@ def _load(conn: Connection, keys: set[str]) -> dict[str, ItemView]:
     }
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    """An INSERT that can say ON CONFLICT, in the connection's dialect."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
-def _write(conn: Connection, decision: Decision) -> LedgerResult:
+def write_decision(conn: Connection, decision: Decision) -> LedgerResult:
     """Write a decision: items, then movements (each at most once), then the levels of the movements inserted."""
     ids = _write_items(conn, decision)
     inserted: tuple[Movement, ...] = ()
@@ -183,7 +177,7 @@ def _write(conn: Connection, decision: Decision) -> LedgerResult:
             }
             for m in movements
         ]  # fmt: skip
-        stmt = _insert(conn, _movements).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        stmt = insert_or_skip(conn, _movements).on_conflict_do_nothing(index_elements=["idempotency_key"])
         done = {key for (key,) in conn.execute(stmt.returning(_movements.c.idempotency_key), rows)}
         inserted = tuple(m for m in movements if m.key in done)
         _move_levels(conn, inserted)
@@ -204,7 +198,7 @@ def _write_items(conn: Connection, decision: Decision) -> dict[str, int]:
             }
             for c in new
         ]  # fmt: skip
-        stmt = _insert(conn, _items).on_conflict_do_nothing(index_elements=["key"])
+        stmt = insert_or_skip(conn, _items).on_conflict_do_nothing(index_elements=["key"])
         ids.update({key: iid for iid, key in conn.execute(stmt.returning(_items.c.id, _items.c.key), rows)})
     old = [c for c in decision.items if not c.new]
     if old:
@@ -247,7 +241,7 @@ def _move_levels(conn: Connection, movements: Iterable[Movement]) -> None:
             deltas[(m.product, m.from_location)] -= m.quantity
     more = [{"product_id": p, "location_id": loc, "quantity": n} for (p, loc), n in sorted(deltas.items()) if n > 0]
     if more:
-        stmt = _insert(conn, _levels)
+        stmt = insert_or_skip(conn, _levels)
         stmt = stmt.on_conflict_do_update(
             index_elements=["product_id", "location_id"], set_={"quantity": _levels.c.quantity + stmt.excluded.quantity}
         )
@@ -274,7 +268,7 @@ def _write_unknown(conn: Connection, unknown: Sequence[UnknownSighting]) -> None
          "zone_id": u.zone, "times_seen": u.times_seen}
         for u in unknown
     ]  # fmt: skip
-    stmt = _insert(conn, _unknown)
+    stmt = insert_or_skip(conn, _unknown)
     ex, c = stmt.excluded, _unknown.c
     newer = ex.last_seen_at > c.last_seen_at
     stmt = stmt.on_conflict_do_update(

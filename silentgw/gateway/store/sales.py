@@ -22,13 +22,12 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Select, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from silentgw.gateway import checkout, members
 from silentgw.gateway.identity import Epc
 from silentgw.gateway.members import MemberFigures, Rfm, Segment
-from silentgw.gateway.store.database import StoreError
+from silentgw.gateway.store.database import StoreError, insert_or_skip
 from silentgw.gateway.store.models import Base, Member, Product, Sale, SaleLine
 
 __all__ = ["MemberValue", "Price", "Recorded", "SqlSales", "UnknownMember"]
@@ -134,7 +133,7 @@ class SqlSales:
                 "closed_at": sale.time, "total": total, "currency": currencies.pop() if currencies else self.currency,
                 "points_awarded": awarded, "recorded_at": dt.datetime.now(dt.UTC),
             }  # fmt: skip
-            stmt = _insert(c, _sales).values(row).on_conflict_do_nothing(index_elements=["id"])
+            stmt = insert_or_skip(c, _sales).values(row).on_conflict_do_nothing(index_elements=["id"])
             if c.execute(stmt.returning(_sales.c.id)).scalar_one_or_none() is None:
                 return Recorded(sale.id, False, total, 0, unpriced)  # a replay: lines and points are already there
             if lines:
@@ -234,8 +233,3 @@ def _connection(engine: Engine, given: Connection | Session | None, *, write: bo
     else:
         with engine.begin() if write else engine.connect() as conn:
             yield conn
-
-
-def _insert(conn: Connection, table: Any) -> Any:
-    """An INSERT that can say ON CONFLICT, in the connection's dialect."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
