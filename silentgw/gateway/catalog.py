@@ -247,30 +247,12 @@ class Catalog:
 
     def products(self, *, q: str | None = None, cursor: str | None = None, limit: int = 50) -> Page[Product]:
         """Products, optionally those whose name or SKU contains ``q``."""
-        where = []
-        if q:
-            pattern = contains(q)
-            where.append(
-                or_(
-                    Product.name.ilike(pattern, escape="\\"),
-                    Product.sku.ilike(pattern, escape="\\"),
-                    Product.gtin.like(pattern, escape="\\"),
-                )
-            )
+        where = _containing(q, Product.name, Product.sku, Product.gtin)
         return self.page(Product, where=where, cursor=cursor, limit=limit)
 
     def members(self, *, q: str | None = None, cursor: str | None = None, limit: int = 50) -> Page[Member]:
         """Members, optionally those whose name, number or email contains ``q``."""
-        where = []
-        if q:
-            pattern = contains(q)
-            where.append(
-                or_(
-                    Member.name.ilike(pattern, escape="\\"),
-                    Member.number.ilike(pattern, escape="\\"),
-                    Member.email.ilike(pattern, escape="\\"),
-                )
-            )
+        where = _containing(q, Member.name, Member.number, Member.email)
         return self.page(Member, where=where, cursor=cursor, limit=limit)
 
     # devices and members carry children -----------------------------------------------------------------------------
@@ -323,6 +305,14 @@ class Catalog:
 # of the message quotes the values, and an id like "sku-gun" must not look like the sku column.
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<columns>[\w., ]+)")
 _POSTGRES_KEY = re.compile(r"Key \((?P<columns>[\w, ]+)\)=")
+
+
+def _containing(q: str | None, *columns: Any) -> list[ColumnElement[bool]]:
+    """The filter "one of ``columns`` contains ``q``" (case-insensitive, ``%`` and ``_`` taken literally), or none."""
+    if not q:
+        return []
+    pattern = contains(q)
+    return [or_(*(column.ilike(pattern, escape="\\") for column in columns))]
 
 
 def _conflict_field(exc: IntegrityError) -> str | None:
