@@ -75,11 +75,13 @@ async def _serve(settings: Settings, engine: Engine, *, speed: float, seed: int)
             app = create_app(settings, engine=engine, gateway=gateway)
             server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
             days = asyncio.create_task(_days(settings, Player(voices, speed=speed), first_seed=seed), name="store day")
+            ticks = asyncio.create_task(pipeline.ticking(), name="presence ticks")  # departures without reads
             try:
                 await server.serve()
             finally:
                 days.cancel()
-                await asyncio.gather(days, return_exceptions=True)
+                ticks.cancel()
+                await asyncio.gather(days, ticks, return_exceptions=True)
         await pipeline.flush()  # what the gateway drained on stopping is still written
     c = pipeline.counters
     logger.info("pipeline: %d reads, %d sales, %d unpaid-exit alarms, %d ledger movements", c.reads, c.sales,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from silentgw.drivers.base import Driver, UnknownDriver
 from silentgw.drivers.dialect import Parser
+from silentgw.drivers.supervisor import Clock, utcnow
 
 __all__ = ["DriverClass", "Registry"]
 
@@ -44,8 +45,8 @@ class DriverClass(Protocol):
     # and a pydantic model class ``Settings`` of its options: read through Registry.model, since mypy cannot match
     # a nested class against a protocol member.
 
-    def __call__(self, device: str, settings: Any) -> Driver:
-        """Build the driver of ``device`` with its validated settings."""
+    def __call__(self, device: str, settings: Any, *, clock: Clock = ...) -> Driver:
+        """Build the driver of ``device`` with its validated settings; ``clock`` stamps what it receives."""
         ...
 
     def parser(self, device: str, settings: Any) -> Parser:
@@ -97,9 +98,9 @@ class Registry:
         """Validate a device's driver options with the driver's own model (``ValidationError`` names the field)."""
         return self.model(kind).model_validate(dict(options))
 
-    def build(self, device: str, kind: str, options: Mapping[str, Any]) -> Driver:
-        """The driver of ``device``, its options validated."""
-        return self.get(kind)(device, self.settings(kind, options))
+    def build(self, device: str, kind: str, options: Mapping[str, Any], *, clock: Clock = utcnow) -> Driver:
+        """The driver of ``device``, its options validated, stamping what it receives with ``clock``."""
+        return self.get(kind)(device, self.settings(kind, options), clock=clock)
 
     def problems(self, devices: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
         """Every problem with the devices' driver settings, each naming its key (``devices.2.driver.baudrate``)."""

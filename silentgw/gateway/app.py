@@ -22,7 +22,7 @@ from silentgw.drivers.base import CommandRefused, Driver, TakesCommands
 from silentgw.drivers.commands import Command
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, SensorReading, TagRead
 from silentgw.drivers.registry import Registry
-from silentgw.drivers.supervisor import Backoff, DeviceHealth, Supervisor
+from silentgw.drivers.supervisor import Backoff, Clock, DeviceHealth, Supervisor, utcnow
 from silentgw.gateway.config import ConfigError, Settings
 
 __all__ = ["Gateway", "Handler", "Tally", "run_gateway"]
@@ -61,13 +61,14 @@ class Tally:
 class Gateway:
     """The running gateway: its drivers under supervision, their health, and commands down to them."""
 
-    def __init__(self, settings: Settings, drivers: dict[str, Driver], *, handle: Handler, backoff_cap: float) -> None:
+    def __init__(self, settings: Settings, drivers: dict[str, Driver], *, handle: Handler, backoff_cap: float,
+                 clock: Clock = utcnow) -> None:  # fmt: skip
         self.settings = settings
         self.drivers = drivers
         self.handle = handle
         self.intake: asyncio.Queue[Sequence[Observation | Rejected]] = asyncio.Queue(maxsize=INTAKE_BATCHES)
         self.supervisors = {
-            device: Supervisor(driver, self.intake.put, backoff=Backoff(initial=0.5, cap=backoff_cap))
+            device: Supervisor(driver, self.intake.put, backoff=Backoff(initial=0.5, cap=backoff_cap), clock=clock)
             for device, driver in drivers.items()
         }
 
@@ -95,13 +96,13 @@ class Gateway:
                 self.intake.task_done()
 
 
-def build_drivers(settings: Settings, registry: Registry) -> dict[str, Driver]:
+def build_drivers(settings: Settings, registry: Registry, *, clock: Clock = utcnow) -> dict[str, Driver]:
     """A driver for every device of the settings, options validated; :class:`ConfigError` names every bad key."""
     options = [(d.id, d.driver.kind, d.driver.model_dump(exclude={"kind"})) for d in settings.devices]
     problems = registry.problems(options)
     if problems:
         raise ConfigError("invalid driver settings:\n" + "\n".join(f"  {p}" for p in problems))
-    return {device: registry.build(device, kind, opts) for device, kind, opts in options}
+    return {device: registry.build(device, kind, opts, clock=clock) for device, kind, opts in options}
 
 
 @contextlib.asynccontextmanager
@@ -111,10 +112,15 @@ async def run_gateway(
     registry: Registry | None = None,
     handle: Handler | None = None,
     backoff_cap: float = 30.0,
+    clock: Clock = utcnow,
 ) -> AsyncIterator[Gateway]:
-    """Start every device's driver under supervision; on exit, stop them and drain what they already handed in."""
-    drivers = build_drivers(settings, registry or Registry.installed())
-    gateway = Gateway(settings, drivers, handle=handle or Tally(), backoff_cap=backoff_cap)
+    """Start every device's driver under supervision; on exit, stop them and drain what they already handed in.
+
+    ``clock`` is the gateway's time, stamped on what the drivers receive and on device health: the wall clock, or a
+    simulation's (:class:`silentgw.simulator.player.SimClock`) when a simulated day drives the real drivers.
+    """
+    drivers = build_drivers(settings, registry or Registry.installed(), clock=clock)
+    gateway = Gateway(settings, drivers, handle=handle or Tally(), backoff_cap=backoff_cap, clock=clock)
     consumer = asyncio.create_task(gateway._consume(), name="intake")
     tasks = [asyncio.create_task(s.run(), name=f"device {d}") for d, s in gateway.supervisors.items()]
     logger.info("gateway of site %s running %d devices", settings.site.id, len(tasks))

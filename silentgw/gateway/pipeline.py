@@ -225,13 +225,29 @@ class Pipeline:
         if not task.cancelled() and task.exception() is not None:
             logger.error("a micro-batch failed", exc_info=task.exception())
 
-    async def flush(self) -> None:
-        """Process what has been gathered now, off the event loop (one micro-batch at a time)."""
+    async def flush(self, *, tick: bool = False) -> None:
+        """Process what has been gathered now, off the event loop (one micro-batch at a time).
+
+        With ``tick``, an empty micro-batch is processed too: time passing is what makes tags depart.
+        """
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         async with self._lock:
             batch, received = self._pending, self._received
             self._pending, self._received = [], []
-            if batch:
+            if batch or tick:
                 await asyncio.to_thread(self.process, batch, self.clock(), received_at=received)
+
+    async def tick(self) -> None:
+        """Process what has been gathered, or nothing, at the clock's time: departures fall due without reads."""
+        await self.flush(tick=True)
+
+    async def ticking(self, every: float = 1.0) -> None:
+        """Tick every ``every`` seconds until cancelled (a failed tick is logged; the next one tries again)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.tick()
+            except Exception:
+                logger.exception("a presence tick failed")

@@ -1,21 +1,29 @@
-"""Plays a simulated stream to the simulated devices, in real time, N times faster, or as fast as it can.
+"""Plays a simulated stream to the simulated devices, in real time, N times faster, as fast as it can, or in
+lockstep with a gateway on a simulated clock.
 
 Each observation of the stream goes to the device that would have made it (a tag read to its reader, a reading to
 its sensor), which turns it into that device's wire format. Time is kept against the event loop's clock, so a slow
 moment is caught up rather than drifting.
+
+In lockstep (:class:`Lockstep`) the gateway reads the simulation's time: a :class:`SimClock` that shows each
+observation's time as it is played, handed to ``run_gateway`` and the pipeline as their clock. Before the clock moves
+on by more than a step, the player waits until the gateway has taken everything played so far, so what a driver
+stamps on a read is the read's own simulated time, give or take the step, however fast the machine plays. A day of
+twelve hours then runs through the real drivers in a few minutes, and the same day gives the same result.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from silentgw.drivers.observations import SensorReading, TagRead
 
-__all__ = ["Player", "Progress", "SimDevice"]
+__all__ = ["Lockstep", "Player", "Progress", "SimClock", "SimDevice"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +34,30 @@ class SimDevice(Protocol):
     def report(self, observation: TagRead | SensorReading, /) -> None:
         """Put ``observation`` on the wire."""
         ...
+
+
+class SimClock:
+    """A simulation's time, called like the wall clock (``clock() -> aware datetime``); the player moves it on."""
+
+    __slots__ = ("now",)
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@dataclass(frozen=True, slots=True)
+class Lockstep:
+    """Play against a gateway reading ``clock``: ``settle(played)`` returns once it has taken ``played`` observations.
+
+    The clock is not moved more than ``step`` seconds past the time of what the gateway has not yet taken.
+    """
+
+    clock: SimClock
+    settle: Callable[[int], Awaitable[None]]
+    step: float = 1.0
 
 
 @dataclass(slots=True)
@@ -40,11 +72,16 @@ class Progress:
 class Player:
     """Hands each observation of a stream to its device, keeping the stream's pace times ``speed``."""
 
-    def __init__(self, devices: Mapping[str, SimDevice], *, speed: float | None = 1.0) -> None:
+    def __init__(
+        self, devices: Mapping[str, SimDevice], *, speed: float | None = 1.0, lockstep: Lockstep | None = None
+    ) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive (or None: as fast as possible)")
+        if lockstep is not None and speed is not None:
+            raise ValueError("a lockstep play keeps the gateway's pace: its speed must be None")
         self.devices = devices
         self.speed = speed
+        self.lockstep = lockstep
         self.progress = Progress()
 
     async def play(
@@ -54,10 +91,17 @@ class Player:
         loop = asyncio.get_running_loop()
         started = loop.time()
         first = None
+        lockstep = self.lockstep
+        step_ends: dt.datetime | None = None
         for n, observation in enumerate(stream):
             if first is None:
                 first = observation.time
-            if self.speed is not None:
+            if lockstep is not None:
+                if step_ends is None or observation.time >= step_ends:
+                    await lockstep.settle(self.progress.played)
+                    step_ends = observation.time + dt.timedelta(seconds=lockstep.step)
+                lockstep.clock.now = max(lockstep.clock.now, observation.time)
+            elif self.speed is not None:
                 due = (observation.time - first).total_seconds() / self.speed
                 late = due - (loop.time() - started)
                 if late > 0.001:
@@ -73,4 +117,6 @@ class Player:
                 self.progress.played += 1
             if each is not None and n % 1000 == 0:
                 each(self.progress)
+        if lockstep is not None:
+            await lockstep.settle(self.progress.played)
         return self.progress

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
+import struct
+import termios
 import tty
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +74,13 @@ class PtyDevice:
             return
         self._pending += data
         self._flush()
+
+    def unread(self) -> int:
+        """Bytes said that the gateway has not read yet: waiting in our buffer, or in the terminal's input queue."""
+        if self._slave < 0:
+            return len(self._pending)
+        queued: int = struct.unpack("i", fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0"))[0]
+        return len(self._pending) + queued
 
     def _flush(self) -> None:
         try:

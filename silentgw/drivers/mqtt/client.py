@@ -38,7 +38,7 @@ from silentgw.drivers.base import DeviceUnavailable, Emit
 from silentgw.drivers.dialect import Parser
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Rejected
-from silentgw.drivers.supervisor import utcnow
+from silentgw.drivers.supervisor import Clock, utcnow
 
 __all__ = ["MqttConnection", "serve"]
 
@@ -223,13 +223,14 @@ class MqttConnection:
             raise DeviceUnavailable(f"publish to {topic} failed: {paho.error_string(info.rc)}")
 
 
-async def serve(connection: MqttConnection, parser: Parser, emit: Emit, *, device: str, detail: str = "") -> None:
+async def serve(connection: MqttConnection, parser: Parser, emit: Emit, *, device: str, detail: str = "",
+                clock: Clock = utcnow) -> None:  # fmt: skip
     """Report the device up, then feed each payload to ``parser`` and emit what it yields, one emit per message."""
-    await emit([DeviceStatus(device, "up", utcnow(), detail or f"subscribed to {', '.join(connection.topics)}")])
+    await emit([DeviceStatus(device, "up", clock(), detail or f"subscribed to {', '.join(connection.topics)}")])
     feed = parser.feed
     while True:
         payloads = await connection.receive()
-        now = utcnow()  # one clock read per burst: its messages arrived together
+        now = clock()  # one clock read per burst: its messages arrived together
         for payload in payloads:
             out = feed(payload, now)
             if out:

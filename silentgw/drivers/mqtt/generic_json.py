@@ -26,6 +26,7 @@ from silentgw.drivers.mqtt.client import MqttConnection, serve
 from silentgw.drivers.mqtt.payloads import IsoTimes, base64_epc, hex_epc, json_values, lookup, to_utc
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import Observation, Rejected, SensorReading, TagRead
+from silentgw.drivers.supervisor import Clock, utcnow
 
 __all__ = ["FieldMap", "GenericJsonDevice", "GenericJsonParser"]
 
@@ -195,9 +196,10 @@ class GenericJsonDevice:
         command_topic: str = "silentgw/{site}/cmd/{device}"
         site: str | None = None
 
-    def __init__(self, device: str, settings: GenericJsonDevice.Settings) -> None:
+    def __init__(self, device: str, settings: GenericJsonDevice.Settings, *, clock: Clock = utcnow) -> None:
         self.device = device
         self.settings = settings
+        self.clock = clock
         self._connection: MqttConnection | None = None
 
     @property
@@ -223,7 +225,8 @@ class GenericJsonDevice:
         async with MqttConnection(self.settings, self.settings.topics, device=self.device) as connection:
             self._connection = connection
             try:
-                await serve(connection, self.parser(self.device, self.settings), emit, device=self.device)
+                parser = self.parser(self.device, self.settings)
+                await serve(connection, parser, emit, device=self.device, clock=self.clock)
             finally:
                 self._connection = None
 

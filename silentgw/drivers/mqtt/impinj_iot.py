@@ -34,6 +34,7 @@ from silentgw.drivers.mqtt.client import MqttConnection, serve
 from silentgw.drivers.mqtt.payloads import IsoTimes, base64_epc, hex_epc
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
+from silentgw.drivers.supervisor import Clock, utcnow
 
 __all__ = ["ImpinjIotParser", "ImpinjIotReader"]
 
@@ -131,9 +132,10 @@ class ImpinjIotReader:
         event_topic: str
         """Where the reader publishes its events."""
 
-    def __init__(self, device: str, settings: ImpinjIotReader.Settings) -> None:
+    def __init__(self, device: str, settings: ImpinjIotReader.Settings, *, clock: Clock = utcnow) -> None:
         self.device = device
         self.settings = settings
+        self.clock = clock
 
     @classmethod
     def parser(cls, device: str, settings: ImpinjIotReader.Settings) -> ImpinjIotParser:
@@ -143,4 +145,4 @@ class ImpinjIotReader:
     async def run(self, emit: Emit) -> None:
         """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""
         async with MqttConnection(self.settings, [self.settings.event_topic], device=self.device) as connection:
-            await serve(connection, self.parser(self.device, self.settings), emit, device=self.device)
+            await serve(connection, self.parser(self.device, self.settings), emit, device=self.device, clock=self.clock)

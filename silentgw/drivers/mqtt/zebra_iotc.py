@@ -43,6 +43,7 @@ from silentgw.drivers.mqtt.client import MqttConnection, serve
 from silentgw.drivers.mqtt.payloads import IsoTimes, hex_epc, json_values, to_utc
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
+from silentgw.drivers.supervisor import Clock, utcnow
 
 __all__ = ["ZebraIotcParser", "ZebraIotcReader"]
 
@@ -183,9 +184,10 @@ class ZebraIotcReader:
         """Where the reader takes control commands (start, stop); without it the driver takes no commands."""
         control_response_topic: str | None = None
 
-    def __init__(self, device: str, settings: ZebraIotcReader.Settings) -> None:
+    def __init__(self, device: str, settings: ZebraIotcReader.Settings, *, clock: Clock = utcnow) -> None:
         self.device = device
         self.settings = settings
+        self.clock = clock
         self._connection: MqttConnection | None = None
 
     @property
@@ -208,7 +210,8 @@ class ZebraIotcReader:
         async with MqttConnection(self.settings, self.topics(), device=self.device) as connection:
             self._connection = connection
             try:
-                await serve(connection, self.parser(self.device, self.settings), emit, device=self.device)
+                parser = self.parser(self.device, self.settings)
+                await serve(connection, parser, emit, device=self.device, clock=self.clock)
             finally:
                 self._connection = None
 

@@ -1,8 +1,11 @@
 """The serial port every serial driver reads through: opened by URL, read off the event loop, errors translated once.
 
 Ports are pyserial URLs (``/dev/ttyUSB0``, ``socket://host:4001``, ``rfc2217://host:2217``, ``loop://``), so no driver
-hard-wires a device path and the tests run against pseudo-terminals and ``loop://``. Reads block in a worker thread
-with a short timeout, so the event loop never waits on the device and a cancelled driver stops within one timeout.
+hard-wires a device path and the tests run against pseudo-terminals and ``loop://``. Reads block in the port's own
+reader thread with a short timeout, so the event loop never waits on the device and a cancelled driver stops within
+one timeout. Each port has a thread of its own because a blocked read holds its thread for up to the timeout: on the
+event loop's shared pool (five workers on a two-core box) a store's sixteen ports would queue behind each other's
+timeouts, and every read would be late by tens of milliseconds.
 ``serial.SerialException`` and ``OSError`` become :class:`~silentgw.drivers.base.DeviceUnavailable` here and nowhere
 else; the supervisor then brings the device back with backoff.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Literal
 
@@ -62,6 +66,7 @@ class SerialPort:
         self.settings = settings
         self._serial: Any = None  # serial.Serial or a URL handler's subclass; pyserial ships no type hints
         self._reading: asyncio.Future[bytes] | None = None
+        self._reader: ThreadPoolExecutor | None = None
         self._write_lock = asyncio.Lock()
 
     @property
@@ -84,6 +89,7 @@ class SerialPort:
             timeout=s.read_timeout,
             write_timeout=s.write_timeout,
         )
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"serial {s.url}")
         logger.debug("opened serial port %s at %d baud", s.url, s.baudrate)
         return self
 
@@ -96,7 +102,7 @@ class SerialPort:
         """What arrived: at least one byte, or ``b""`` when nothing came within the read timeout."""
         port = self._require_open()
         loop = asyncio.get_running_loop()
-        self._reading = loop.run_in_executor(None, _read_available, port)
+        self._reading = loop.run_in_executor(self._reader, _read_available, port)
         try:
             # shielded: a cancelled driver must not leave a thread reading a port that close() is about to shut
             return await asyncio.shield(self._reading)
@@ -112,6 +118,9 @@ class SerialPort:
     async def close(self) -> None:
         """Close the port, waiting for a read in flight to return first; closing twice is harmless."""
         port, self._serial = self._serial, None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.shutdown(wait=False)  # its thread ends once the read in flight (waited for below) returns
         if port is None:
             return
         reading, self._reading = self._reading, None

@@ -16,8 +16,9 @@ from silentgw.drivers.observations import Observation
 from silentgw.gateway.checkout import Sale, UnpaidExit
 from silentgw.gateway.config import Settings, load_settings
 from silentgw.gateway.pipeline import Pipeline, Processed
-from silentgw.gateway.store.models import Item, ItemState, Product, StockMovement
+from silentgw.gateway.store.models import Item, ItemState, StockMovement
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
+from tests.integration.pipeline.checks import expected_stock
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
 PLAN = StoreDayPlan(hours=3, shoppers=12, delivery_items=10, items_per_product=2)
@@ -43,17 +44,6 @@ def played() -> Day:
 def run(pipeline: Pipeline, batches: Sequence[Batch]) -> list[Processed]:
     """Every batch through ``process``."""
     return [pipeline.process(batch, now) for batch, now in batches]
-
-
-def expected_stock(day: StoreDay, settings: Settings, engine: Engine) -> dict[tuple[int, str], int]:
-    """The truth's items in stock, by (product id, location)."""
-    location = {z.id: z.location for z in settings.zones}
-    with engine.connect() as conn:
-        products = {gtin: pid for gtin, pid in conn.execute(select(Product.gtin, Product.id))}
-    counts: Counter[tuple[int, str]] = Counter()
-    for (gtin, zone), n in day.truth.stock().items():
-        counts[(products[gtin], location[zone])] += n
-    return dict(counts)
 
 
 def snapshot(engine: Engine) -> tuple[int, list[tuple[str, str, str | None]]]:

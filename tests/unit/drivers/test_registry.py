@@ -15,6 +15,7 @@ from silentgw.drivers.base import Emit, UnknownDriver
 from silentgw.drivers.dialect import Parser
 from silentgw.drivers.observations import Observation, Rejected
 from silentgw.drivers.registry import Registry
+from silentgw.drivers.supervisor import Clock, utcnow
 
 
 class _NullParser:
@@ -36,9 +37,10 @@ class ScaleDriver:
         url: str
         baudrate: int = 9600
 
-    def __init__(self, device: str, settings: Settings) -> None:
+    def __init__(self, device: str, settings: Settings, *, clock: Clock = utcnow) -> None:
         self.device = device
         self.settings = settings
+        self.clock = clock
 
     async def run(self, emit: Emit) -> None:
         raise NotImplementedError

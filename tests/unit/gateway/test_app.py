@@ -16,6 +16,7 @@ from silentgw.drivers.commands import Command, DisplayText, Lock
 from silentgw.drivers.dialect import Parser
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
 from silentgw.drivers.registry import Registry
+from silentgw.drivers.supervisor import Clock, utcnow
 from silentgw.gateway.app import Tally, build_drivers, run_gateway
 from silentgw.gateway.config import ConfigError, Settings, load_settings
 
@@ -34,9 +35,10 @@ class CountingReader:
         model_config = ConfigDict(extra="forbid")
         reads: int = 3
 
-    def __init__(self, device: str, settings: Settings) -> None:
+    def __init__(self, device: str, settings: Settings, *, clock: Clock = utcnow) -> None:
         self.device = device
         self.settings = settings
+        self.clock = clock
         self.shown: list[str] = []
 
     async def run(self, emit: Emit) -> None:
@@ -76,6 +78,22 @@ async def test_every_device_runs_and_its_reads_arrive_in_order() -> None:
     r0 = [o.epc for o in received if isinstance(o, TagRead) and o.reader == "r0"]
     assert r0 == [f"3074257BF7194E40000000{n:02X}" for n in range(5)]
     assert sum(1 for o in received if isinstance(o, TagRead) and o.reader == "r1") == 2
+
+
+async def test_the_gateways_clock_reaches_every_driver_and_the_health_it_keeps() -> None:
+    simulated = dt.datetime(2031, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    settings = settings_with({"kind": "counting", "reads": 1}, {"kind": "counting", "reads": 1})
+    registry = Registry({"counting": CountingReader})
+    async with run_gateway(settings, registry=registry, clock=lambda: simulated) as gateway:
+        for _ in range(200):
+            if all(gateway.health(d).observations == 1 for d in ("r0", "r1")):
+                break
+            await asyncio.sleep(0.01)
+        for device in ("r0", "r1"):
+            driver = gateway.drivers[device]
+            assert isinstance(driver, CountingReader)
+            assert driver.clock() == simulated
+            assert gateway.health(device).last_seen == simulated
 
 
 async def test_commands_go_through_the_driver_that_owns_the_device() -> None:
