@@ -82,7 +82,7 @@ async def _serve(settings: Settings, engine: Engine, *, speed: float, seed: int)
                 days.cancel()
                 ticks.cancel()
                 await asyncio.gather(days, ticks, return_exceptions=True)
-        await pipeline.flush()  # what the gateway drained on stopping is still written
+        await pipeline.close()  # what the gateway drained on stopping is still written
     c = pipeline.counters
     logger.info("pipeline: %d reads, %d sales, %d unpaid-exit alarms, %d ledger movements", c.reads, c.sales,
                 c.alarms, c.movements)  # fmt: skip

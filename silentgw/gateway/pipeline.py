@@ -7,6 +7,13 @@ its items. Presence and checkout state live in memory; only transitions and sale
 :meth:`Pipeline.handle` is the gateway's intake consumer: drivers hand over one message at a time, so it gathers them
 until ``max_reads`` observations or ``max_wait`` seconds have come together, and runs ``process`` in a worker thread
 so that the event loop (and with it the drivers) keeps reading while the database writes.
+
+When the database cannot be reached (a server restarting, a network cut, a SQLite file locked past its busy
+timeout), what a micro-batch decided is kept, in order, in a backlog and written by a later micro-batch once the
+database answers again: presence and checkout go on in memory meanwhile, so reads are never held up and no transition
+or sale is lost. Every write is idempotent (movements by key, sales by id), so a write that failed halfway is simply
+written again. The backlog lives in memory: it is lost only if the gateway stops while the database is still away,
+which :meth:`Pipeline.flush` logs with the count.
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections import Counter
+import math
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 
 from silentgw.drivers.observations import Observation, Rejected, TagRead
 from silentgw.gateway import checkout, presence
@@ -33,7 +42,7 @@ from silentgw.gateway.store.sales import Recorded, SqlSales
 from silentgw.gateway.transitions import Transition
 from silentgw.gateway.zones import ZoneMap
 
-__all__ = ["Counters", "Pipeline", "Processed", "load_members"]
+__all__ = ["Counters", "Pipeline", "Processed", "Unwritten", "load_members", "unreachable"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +65,23 @@ class Counters:
     movements: int = 0
     """Ledger movements recorded (replays excluded)."""
     batches: int = 0
+    write_failures: int = 0
+    """Attempts to write that failed because the database could not be reached (each retried later)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unwritten:
+    """What one micro-batch decided that the database has not taken yet."""
+
+    transitions: tuple[Transition, ...]
+    sales: tuple[Sale, ...]
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away (worth retrying), not that the write itself was wrong."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or type(exc).__name__ in {"OperationalError", "InterfaceError"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +93,8 @@ class Processed:
     movements: tuple[Movement, ...]
     sales: tuple[Recorded, ...] = ()
     """The sales as recorded on the members' records (a replayed sale is there with ``new`` False)."""
+    backlog: int = 0
+    """Micro-batches decided but not written yet, this one included if the database could not be reached."""
 
 
 def load_members(engine: Engine) -> dict[str, str]:
@@ -115,7 +143,11 @@ class Pipeline:
         self.counters = Counters()
         self.members: dict[str, str] = {}
         self._ledger_zones = self.ledger.zones()
-        self._sold: dict[str, Epc] = {}  # EPC hex -> identity of the items sold: sales are few, decoding is not free
+        self.backlog: deque[Unwritten] = deque()
+        """What was decided while the database could not be reached, oldest first."""
+        self.retry_every = 1.0
+        """Seconds (of the pipeline's time) between attempts to write while the database is away."""
+        self._retry_at = -math.inf
         self._pending: list[Observation | Rejected] = []
         self._received: list[dt.datetime] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -154,7 +186,10 @@ class Pipeline:
         self.checkout, events = checkout.step(
             self.checkout, cards=cards, transitions=transitions, members=self.members, now=now
         )
-        movements, recorded = self._record(transitions, [e for e in events if isinstance(e, Sale)])
+        sales = tuple(e for e in events if isinstance(e, Sale))
+        if transitions or sales:
+            self.backlog.append(Unwritten(tuple(transitions), sales))
+        movements, recorded = self._write(now)
         c = self.counters
         c.batches += 1
         c.reads += sum(1 for obs in batch if type(obs) is TagRead)
@@ -166,7 +201,36 @@ class Pipeline:
         for alarm in events:
             if isinstance(alarm, UnpaidExit):
                 logger.warning("unpaid exit: %s through %s at %s", alarm.epc, alarm.portal, alarm.time.isoformat())
-        return Processed(tuple(transitions), tuple(events), movements, recorded)
+        return Processed(tuple(transitions), tuple(events), movements, recorded, len(self.backlog))
+
+    def _write(self, now: dt.datetime) -> tuple[tuple[Movement, ...], tuple[Recorded, ...]]:
+        """Write the backlog, oldest first, unless the database was away less than ``retry_every`` ago."""
+        movements: list[Movement] = []
+        recorded: list[Recorded] = []
+        if not self.backlog or now.timestamp() < self._retry_at:
+            return (), ()
+        waiting = len(self.backlog)
+        while self.backlog:
+            unwritten = self.backlog[0]
+            try:
+                done, sold = self._record(unwritten.transitions, unwritten.sales)
+            except DBAPIError as exc:
+                if not unreachable(exc):
+                    raise
+                if self._retry_at == -math.inf:
+                    logger.warning("database unreachable; what the pipeline decides waits in memory: %s",
+                                   str(exc.orig or exc).splitlines()[0])  # fmt: skip
+                self.counters.write_failures += 1
+                self._retry_at = now.timestamp() + self.retry_every
+                break
+            self.backlog.popleft()
+            movements += done
+            recorded += sold
+        else:
+            if self._retry_at != -math.inf:
+                logger.warning("database back: %d micro-batches written that waited", waiting)
+            self._retry_at = -math.inf
+        return tuple(movements), tuple(recorded)
 
     def _record(
         self, transitions: Sequence[Transition], sales: Sequence[Sale]
@@ -199,11 +263,8 @@ class Pipeline:
 
     def _identities(self, sale: Sale) -> list[Epc]:
         """The decoded identities of the sale's items (an EPC that does not decode is neither sold nor priced)."""
-        missing = [epc for epc in sale.items if epc not in self._sold]
-        for epc, identity in identify(missing, prefixes=self.ledger.prefixes).items():
-            if isinstance(identity, Epc):
-                self._sold[epc] = identity
-        return [self._sold[epc] for epc in sale.items if epc in self._sold]
+        found = identify(sale.items, prefixes=self.ledger.prefixes)
+        return [identity for epc in sale.items if isinstance(identity := found[epc], Epc)]
 
     async def handle(self, batch: Sequence[Observation | Rejected]) -> None:
         """Take one hand-over from the intake; process the gathered micro-batch once it is full or due."""
@@ -238,6 +299,15 @@ class Pipeline:
             self._pending, self._received = [], []
             if batch or tick:
                 await asyncio.to_thread(self.process, batch, self.clock(), received_at=received)
+
+    async def close(self) -> None:
+        """Process what is gathered and write the backlog (one last try); what is still unwritten is logged."""
+        self._retry_at = -math.inf
+        await self.tick()
+        if self.backlog:
+            lost = sum(len(u.transitions) + len(u.sales) for u in self.backlog)
+            logger.error("stopping with the database away: %d transitions and sales of %d micro-batches are not "
+                         "written", lost, len(self.backlog))  # fmt: skip
 
     async def tick(self) -> None:
         """Process what has been gathered, or nothing, at the clock's time: departures fall due without reads."""
