@@ -36,6 +36,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/epc_decode.py
 	$(BIN)/python bench/ingest_mqtt.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/accuracy.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

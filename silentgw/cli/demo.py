@@ -1,6 +1,6 @@
-"""`silentgw demo`: the demo store in a SQLite file, its simulated hardware playing a store day, the gateway reading
-it through its real drivers into the read pipeline (presence, checkout, the stock ledger), and the API on
-127.0.0.1:8000. No broker and no database server needed."""
+"""`silentgw demo`: the demo store in a SQLite file, its simulated hardware playing a store day, and the gateway
+running on it as `silentgw run` does (its real drivers, the read pipeline, the API on 127.0.0.1:8000). No broker
+and no database server needed."""
 
 from __future__ import annotations
 
@@ -13,20 +13,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from silentgw.api import create_app
-from silentgw.gateway.app import run_gateway
+from silentgw.cli.run import serve
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings, load_settings
 from silentgw.gateway.layout import apply_layout
-from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.database import connect, upgrade
+from silentgw.gateway.store.models import Item
 from silentgw.simulator.demo_layout import demo_layout
 from silentgw.simulator.demo_store import seed_catalog
-from silentgw.simulator.player import Player
+from silentgw.simulator.player import Player, ScaledClock
 from silentgw.simulator.rig import serial_rig
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan
 
@@ -56,11 +54,11 @@ def seed_store(settings: Settings, engine: Engine) -> str:
     return f"{layout.inserted} layout rows, {products} products and {members} members added"
 
 
-async def _days(settings: Settings, player: Player, *, first_seed: int) -> None:
-    """Store days back to back, each with the next seed, stamped from today's opening on."""
+async def _days(settings: Settings, player: Player, clock: ScaledClock, *, first_seed: int) -> None:
+    """Store days back to back on the demo's clock, each with the next seed."""
     n = first_seed
     while True:
-        opening = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        opening = clock()
         day = StoreDay(settings, StoreDayPlan(start=opening), seed=n)
         progress = await player.play(day)
         logger.info("store day %d played: %d observations, %d sales", n, progress.played, len(day.truth.sales))
@@ -68,24 +66,16 @@ async def _days(settings: Settings, player: Player, *, first_seed: int) -> None:
 
 
 async def _serve(settings: Settings, engine: Engine, *, speed: float, seed: int) -> None:
-    # The read pipeline consumes what the drivers read; a demo database kept from an earlier run restores presence.
-    pipeline = Pipeline.restore(settings, engine, now=dt.datetime.now(dt.UTC))
+    # The gateway runs on the day's own clock, `speed` times the wall's, so its presence rules (a tag gone for five
+    # minutes departs) see the day at the pace it is played.
+    # A demo database kept from an earlier run may hold times ahead of the wall: the clock goes on from there.
+    with engine.connect() as conn:
+        latest = conn.scalar(select(func.max(Item.last_seen_at)))
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    clock = ScaledClock(max(start, latest) if latest is not None else start, speed)
     with serial_rig(settings) as voices:
-        async with run_gateway(settings, handle=pipeline.handle) as gateway:
-            app = create_app(settings, engine=engine, gateway=gateway)
-            server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
-            days = asyncio.create_task(_days(settings, Player(voices, speed=speed), first_seed=seed), name="store day")
-            ticks = asyncio.create_task(pipeline.ticking(), name="presence ticks")  # departures without reads
-            try:
-                await server.serve()
-            finally:
-                days.cancel()
-                ticks.cancel()
-                await asyncio.gather(days, ticks, return_exceptions=True)
-        await pipeline.close()  # what the gateway drained on stopping is still written
-    c = pipeline.counters
-    logger.info("pipeline: %d reads, %d sales, %d unpaid-exit alarms, %d ledger movements", c.reads, c.sales,
-                c.alarms, c.movements)  # fmt: skip
+        days = _days(settings, Player(voices, speed=speed), clock, first_seed=seed)
+        await serve(settings, engine, alongside=[days], clock=clock, tick=min(1.0, 10.0 / speed))
 
 
 def demo(

@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from silentgw.drivers.observations import SensorReading, TagRead
 
-__all__ = ["Lockstep", "Player", "Progress", "SimClock", "SimDevice"]
+__all__ = ["Lockstep", "Player", "Progress", "ScaledClock", "SimClock", "SimDevice"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,21 @@ class SimClock:
 
     def __call__(self) -> dt.datetime:
         return self.now
+
+
+class ScaledClock:
+    """Simulated time running ``speed`` times faster than the wall clock from ``start``: the clock of a gateway
+    that a player at the same speed plays to, so its presence rules see the day's own pace."""
+
+    __slots__ = ("_started", "speed", "start")
+
+    def __init__(self, start: dt.datetime, speed: float) -> None:
+        self.start = start
+        self.speed = speed
+        self._started = time.monotonic()
+
+    def __call__(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=(time.monotonic() - self._started) * self.speed)
 
 
 @dataclass(frozen=True, slots=True)
