@@ -16,6 +16,7 @@ from silentgw.api import problems
 from silentgw.api.routes import device_health, devices, epc, health, locations, members, products, zones
 from silentgw.gateway.app import Gateway
 from silentgw.gateway.config import Settings
+from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.store.database import connect
 
 __all__ = ["create_app"]
@@ -23,7 +24,13 @@ __all__ = ["create_app"]
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, gateway: Gateway | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    gateway: Gateway | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> FastAPI:
     """The API for ``settings``; pass ``engine`` to share one the caller owns (it is then not disposed here), and
     ``gateway`` when the gateway runs in the same process (device health, commands)."""
 
@@ -46,6 +53,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, gateway: Gat
     )
     app.state.settings = settings
     app.state.gateway = gateway
+    app.state.dispatcher = dispatcher  # the outbox's, when the gateway runs here: live stream, webhook sinks
     problems.install(app)
     app.include_router(health.router)
     for module in (products, locations, zones, devices, device_health, members, epc):

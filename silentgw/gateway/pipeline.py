@@ -23,17 +23,19 @@ import datetime as dt
 import logging
 import math
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
-from silentgw.drivers.observations import Observation, Rejected, TagRead
-from silentgw.gateway import checkout, presence
+from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, SensorReading, TagRead
+from silentgw.gateway import checkout, events, presence
 from silentgw.gateway.checkout import CheckoutEvent, CheckoutRules, CheckoutState, Sale, UnpaidExit
 from silentgw.gateway.config import Settings
+from silentgw.gateway.events import Event
 from silentgw.gateway.identity import Epc
 from silentgw.gateway.ledger import COUNTED, Movement, identify
 from silentgw.gateway.store.ledger import SqlStockLedger
@@ -75,6 +77,8 @@ class Unwritten:
 
     transitions: tuple[Transition, ...]
     sales: tuple[Sale, ...]
+    events: tuple[Event, ...] = ()
+    """The batch's events that no ledger movement or sale carries: unpaid-exit alarms, devices down and up."""
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -108,6 +112,16 @@ def load_members(engine: Engine) -> dict[str, str]:
         return {value.upper(): number for value, number in conn.execute(query)}
 
 
+def _told(batch: Sequence[Observation | Rejected], decided: Sequence[CheckoutEvent]) -> Iterator[Event]:
+    """The events of a batch that no movement or sale carries: unpaid-exit alarms, devices going down or up."""
+    for alarm in decided:
+        if isinstance(alarm, UnpaidExit):
+            yield events.unpaid_exit(alarm.epc, alarm.portal, alarm.time)
+    for obs in batch:
+        if type(obs) is DeviceStatus and obs.state in ("down", "up"):
+            yield events.device_status(obs.device, obs.state, obs.time, obs.detail)
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -126,8 +140,14 @@ class Pipeline:
         max_reads: int = 1000,
         max_wait: float = 0.2,
         clock: Callable[[], dt.datetime] = _utcnow,
+        notify: Callable[[], None] | None = None,
+        readings: Callable[[Sequence[SensorReading]], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.notify = notify
+        """Called (in the pipeline's thread) once a micro-batch's writes, events included, are committed."""
+        self.readings = readings
+        """Handed each micro-batch's sensor readings (in the pipeline's thread): the time-series writer."""
         self.engine = engine
         self.zones = ZoneMap.from_settings(settings)
         self.presence = state if state is not None else presence.PresenceState(self.zones)
@@ -156,8 +176,7 @@ class Pipeline:
         self.refresh()
 
     @classmethod
-    def restore(cls, settings: Settings, engine: Engine, *, now: dt.datetime, max_reads: int = 1000,
-                max_wait: float = 0.2, clock: Callable[[], dt.datetime] = _utcnow) -> Pipeline:  # fmt: skip
+    def restore(cls, settings: Settings, engine: Engine, *, now: dt.datetime, **options: Any) -> Pipeline:
         """A pipeline (restarted at ``now``) whose presence holds every item in stock where the database placed it.
 
         The items table says where an item is, not when it was last read (reads never touch the database), so each
@@ -171,7 +190,7 @@ class Pipeline:
         state = presence.seed(ZoneMap.from_settings(settings), [(epc, zone, stopped) for epc, zone, _ in rows],
                               now=now, stopped_at=stopped)  # fmt: skip
         logger.info("presence restored: %d items in stock, stopped at %s", len(state), stopped.isoformat())
-        return cls(settings, engine, state=state, max_reads=max_reads, max_wait=max_wait, clock=clock)
+        return cls(settings, engine, state=state, **options)
 
     def refresh(self) -> None:
         """Reload the member cards and the zones from the database (after the catalog or layout changed)."""
@@ -187,9 +206,14 @@ class Pipeline:
             self.checkout, cards=cards, transitions=transitions, members=self.members, now=now
         )
         sales = tuple(e for e in events if isinstance(e, Sale))
-        if transitions or sales:
-            self.backlog.append(Unwritten(tuple(transitions), sales))
+        told = tuple(_told(batch, events))
+        if transitions or sales or told:
+            self.backlog.append(Unwritten(tuple(transitions), sales, told))
         movements, recorded = self._write(now)
+        if self.readings is not None:
+            found = [obs for obs in batch if type(obs) is SensorReading]
+            if found:
+                self.readings(found)
         c = self.counters
         c.batches += 1
         c.reads += sum(1 for obs in batch if type(obs) is TagRead)
@@ -213,7 +237,7 @@ class Pipeline:
         while self.backlog:
             unwritten = self.backlog[0]
             try:
-                done, sold = self._record(unwritten.transitions, unwritten.sales)
+                done, sold = self._record(unwritten.transitions, unwritten.sales, unwritten.events)
             except DBAPIError as exc:
                 if not unreachable(exc):
                     raise
@@ -226,6 +250,8 @@ class Pipeline:
             self.backlog.popleft()
             movements += done
             recorded += sold
+            if self.notify is not None:
+                self.notify()
         else:
             if self._retry_at != -math.inf:
                 logger.warning("database back: %d micro-batches written that waited", waiting)
@@ -233,7 +259,7 @@ class Pipeline:
         return tuple(movements), tuple(recorded)
 
     def _record(
-        self, transitions: Sequence[Transition], sales: Sequence[Sale]
+        self, transitions: Sequence[Transition], sales: Sequence[Sale], told: Sequence[Event] = ()
     ) -> tuple[tuple[Movement, ...], tuple[Recorded, ...]]:
         """Write the transitions and sales in time order: a sale before the exit pass that closed it.
 
@@ -257,8 +283,8 @@ class Pipeline:
             done += self.ledger.sell([e.key for e in sold], sale_id=sale.id, time=sale.time).movements
             with self.engine.begin() as conn:
                 recorded.append(self.sales.record(sale, prices=self.sales.prices(sold, conn=conn), conn=conn))
-        if start < len(ordered):
-            done += self.ledger.apply(ordered[start:], self._ledger_zones).movements
+        if start < len(ordered) or told:
+            done += self.ledger.apply(ordered[start:], self._ledger_zones, extra=told).movements
         return tuple(done), tuple(recorded)
 
     def _identities(self, sale: Sale) -> list[Epc]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, bindparam, case, func, select, update
 
+from silentgw.gateway import events
+from silentgw.gateway.events import Event
 from silentgw.gateway.identity import Epc
 from silentgw.gateway.identity.prefixes import CompanyPrefixes
 from silentgw.gateway.ledger import (
@@ -27,6 +29,7 @@ from silentgw.gateway.ledger import (
     identify,
     sold,
 )
+from silentgw.gateway.store import outbox
 from silentgw.gateway.store.database import insert_or_skip
 from silentgw.gateway.store.models import Base, Item, ItemState, Product, StockLevel, StockMovement, UnknownEpc, Zone
 from silentgw.gateway.transitions import Transition
@@ -66,8 +69,13 @@ class SqlStockLedger:
             rows = conn.execute(select(_zones.c.id, _zones.c.kind, _zones.c.location_id)).all()
         return {zid: ZoneInfo(zid, str(kind), location) for zid, kind, location in rows}
 
-    def apply(self, transitions: Sequence[Transition], zones: Mapping[str, ZoneInfo]) -> LedgerResult:
-        """Record what a batch of transitions means for items and stock, in one transaction."""
+    def apply(
+        self, transitions: Sequence[Transition], zones: Mapping[str, ZoneInfo], *, extra: Sequence[Event] = ()
+    ) -> LedgerResult:
+        """Record what a batch of transitions means for items and stock, and their events, in one transaction.
+
+        ``extra`` are further events of the batch (alarms, device statuses) written in the same transaction.
+        """
         identities = identify((t.epc for t in transitions), prefixes=self.prefixes)
         tags = [e for e in identities.values() if isinstance(e, Epc)]
         with self.engine.begin() as conn:
@@ -86,7 +94,7 @@ class SqlStockLedger:
                     kept, identities=identities, items=items, zones=zones, catalog=catalog, commission=self.commission
                 )
 
-            return write_decision(conn, settle(conn, make))
+            return write_decision(conn, settle(conn, make), extra=extra)
 
     def sell(self, keys: Iterable[str], *, sale_id: str, time: dt.datetime) -> LedgerResult:
         """Record the sale ``sale_id`` of the items with these GS1 keys (a retried sale records nothing more)."""
@@ -162,8 +170,10 @@ def load_items(conn: Connection, keys: set[str]) -> dict[str, ItemView]:
     }
 
 
-def write_decision(conn: Connection, decision: Decision) -> LedgerResult:
-    """Write a decision: items, then movements (each at most once), then the levels of the movements inserted."""
+def write_decision(conn: Connection, decision: Decision, *, extra: Sequence[Event] = ()) -> LedgerResult:
+    """Write a decision: items, then movements (each at most once), then the levels of the movements inserted, then
+    their events (one per movement, one per level changed) and ``extra`` to the outbox, all in ``conn``'s
+    transaction."""
     ids = _write_items(conn, decision)
     inserted: tuple[Movement, ...] = ()
     # One movement per key: a batch holding the same cause twice must not count it twice.
@@ -182,7 +192,43 @@ def write_decision(conn: Connection, decision: Decision) -> LedgerResult:
         inserted = tuple(m for m in movements if m.key in done)
         _move_levels(conn, inserted)
     _write_unknown(conn, decision.unknown)
+    outbox.append(conn, [*_events_of(conn, inserted), *extra])
     return LedgerResult(inserted, len(decision.items), len(decision.unknown))
+
+
+def _events_of(conn: Connection, movements: Sequence[Movement]) -> list[Event]:
+    """An event per movement (the item's EPC, GTIN and zone as written) and per level it changed (the new level)."""
+    if not movements:
+        return []
+    i, p, lv = _items.c, _products.c, _levels.c
+    query = select(i.key, i.epc, i.zone_id, p.gtin).join(_products, p.id == i.product_id)
+    tags = {
+        key: (epc, zone, gtin)
+        for key, epc, zone, gtin in conn.execute(query.where(i.key.in_({m.item for m in movements})))
+    }
+    found: list[Event] = []
+    first: dict[tuple[int, str], Movement] = {}
+    for m in movements:
+        epc, zone, gtin = tags.get(m.item, (None, None, None))
+        found.append(events.item_event(m.key, reason=m.reason, item=m.item, time=m.time, epc=epc, gtin=gtin,
+                                       from_location=m.from_location, to_location=m.to_location,
+                                       zone=zone))  # fmt: skip
+        for location in (m.from_location, m.to_location):
+            if location is not None:
+                first.setdefault((m.product, location), m)
+    products = {pid for pid, _ in first}
+    query = (
+        select(lv.product_id, lv.location_id, lv.quantity, p.gtin)
+        .join(_products, p.id == lv.product_id)
+        .where(lv.product_id.in_(products), lv.location_id.in_({loc for _, loc in first}))
+    )
+    last = max(m.time for m in movements)
+    for pid, location, quantity, gtin in conn.execute(query):
+        cause = first.get((pid, location))
+        if cause is not None:
+            found.append(events.stock_changed(f"{cause.key}@{location}", gtin=gtin, location=location,
+                                              quantity=quantity, time=last))  # fmt: skip
+    return found
 
 
 def _write_items(conn: Connection, decision: Decision) -> dict[str, int]:

@@ -41,20 +41,25 @@ __all__ = [
     "CycleCountItem",
     "Device",
     "DeviceKind",
+    "Event",
     "Item",
     "ItemState",
     "Location",
     "LocationKind",
     "Member",
     "MemberCard",
+    "OutboxCursor",
     "Product",
     "Sale",
     "SaleLine",
+    "SensorHistory",
     "Site",
     "StockLevel",
     "StockMovement",
     "UnknownEpc",
     "UtcDateTime",
+    "WebhookState",
+    "WebhookSubscription",
     "Zone",
     "ZoneKind",
 ]
@@ -432,3 +437,79 @@ class CycleCountItem(Base):
     # The item's GS1 key, as ``items.key``; no foreign key: an unexpected tag need not be an item.
     item_key: Mapped[str] = mapped_column(String(120), primary_key=True)
     outcome: Mapped[CountOutcome] = mapped_column(_enum(CountOutcome, "count_outcome"))
+
+
+class WebhookState(enum.StrEnum):
+    """Whether a webhook subscription is delivered to."""
+
+    ACTIVE = "active"
+    PARKED = "parked"
+    """Too many failures in a row: nothing is sent until it is resumed or replayed."""
+
+
+class Event(Base):
+    """The outbox: every event, written in the transaction of the change it describes, in commit order by ``seq``.
+
+    ``id`` is stable (derived from what caused the event), so a replayed cause writes no second event and a
+    subscriber can de-duplicate by it. The dispatcher delivers from here to every sink, each from its own cursor.
+    """
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    time: Mapped[dt.datetime] = mapped_column(index=True)
+    data: Mapped[dict[str, Any]] = mapped_column()
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxCursor(Base):
+    """How far each sink (``mqtt``, ``webhook:<id>``, ...) has been delivered: the last ``events.seq`` it took."""
+
+    __tablename__ = "outbox_cursors"
+
+    sink: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WebhookSubscription(Base):
+    """A receiver of events over HTTPS, with the secret its bodies are signed with and an event-type filter."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # The signing key. Kept as given (HMAC needs it), never returned by the API after creation.
+    secret: Mapped[str] = mapped_column(String(200))
+    types: Mapped[dict[str, Any]] = mapped_column()  # {"include": ["silentgw.item.*", ...]}; empty: every type
+    description: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[WebhookState] = mapped_column(_enum(WebhookState, "webhook_state"), default=WebhookState.ACTIVE)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed attempts in a row at the oldest undelivered event."""
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures_not_negative"),)
+
+
+class SensorHistory(Base):
+    """Sensor readings downsampled per bucket (a minute by default), so history queries need no time-series server."""
+
+    __tablename__ = "sensor_history"
+
+    sensor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[dt.datetime] = mapped_column(primary_key=True)  # the bucket's start
+    unit: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column()
+    minimum: Mapped[float] = mapped_column()
+    maximum: Mapped[float] = mapped_column()
+    last: Mapped[float] = mapped_column()
+
+    __table_args__ = (CheckConstraint("count > 0", name="count_positive"),)

@@ -24,9 +24,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, Select, func, select, update
 from sqlalchemy.orm import Session
 
-from silentgw.gateway import checkout, members
+from silentgw.gateway import checkout, events, members
 from silentgw.gateway.identity import Epc
 from silentgw.gateway.members import MemberFigures, Rfm, Segment
+from silentgw.gateway.store import outbox
 from silentgw.gateway.store.database import StoreError, insert_or_skip
 from silentgw.gateway.store.models import Base, Member, Product, Sale, SaleLine
 
@@ -148,6 +149,13 @@ class SqlSales:
             if awarded:
                 m = _members.c
                 c.execute(update(_members).where(m.id == member_id).values(points=m.points + awarded))
+            priced = [{"item": key, "epc": epc, "price": str(price.price)} for key, (epc, price) in lines.items()]
+            completed = events.sale_completed(
+                sale.id, member=sale.member if member_id is not None else None, checkout=sale.checkout,
+                opened=sale.opened, time=sale.time, total=str(total), currency=str(row["currency"]), points=awarded,
+                lines=priced,
+            )  # fmt: skip
+            outbox.append(c, [completed])
         if unpriced:
             logger.warning("sale %s: %d item(s) with no catalog price: %s", sale.id, len(unpriced), unpriced[:5])
         return Recorded(sale.id, True, total, awarded, unpriced)
