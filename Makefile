@@ -37,6 +37,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/ingest_mqtt.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

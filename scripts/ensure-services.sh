@@ -1,6 +1,7 @@
 #!/bin/sh
 # Make sure the real services the tests talk to are installed and running:
-# Mosquitto on 127.0.0.1:1883 and PostgreSQL on 127.0.0.1:5432 (trust auth for local connections).
+# Mosquitto on 127.0.0.1:1883 and PostgreSQL on 127.0.0.1:5432 (trust auth for local connections);
+# VictoriaMetrics installed only (the tests run their own).
 set -eu
 sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
 
@@ -17,6 +18,8 @@ missing=""
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
 command -v mosquitto_sub >/dev/null 2>&1 || missing="$missing mosquitto-clients"  # the ingest benchmark's ceiling
 command -v pg_ctlcluster >/dev/null 2>&1 || missing="$missing postgresql"
+# VictoriaMetrics speaks the InfluxDB v2 write API; the time-series tests start their own on a free port (not here).
+[ -x /usr/bin/victoria-metrics ] || missing="$missing victoria-metrics"
 if [ -n "$missing" ]; then
     echo "installing:$missing"
     $sudo_ apt-get update -q

@@ -13,7 +13,22 @@ from sqlalchemy.orm import sessionmaker
 
 from silentgw import __version__
 from silentgw.api import problems
-from silentgw.api.routes import device_health, devices, epc, health, locations, members, products, zones
+from silentgw.api.routes import (
+    device_health,
+    devices,
+    epc,
+    epcis,
+    events,
+    health,
+    locations,
+    members,
+    orders,
+    products,
+    restock,
+    sensors,
+    webhooks,
+    zones,
+)
 from silentgw.gateway.app import Gateway
 from silentgw.gateway.config import Settings
 from silentgw.gateway.outbox import Dispatcher
@@ -22,6 +37,9 @@ from silentgw.gateway.store.database import connect
 __all__ = ["create_app"]
 
 API_PREFIX = "/api/v1"
+
+ROUTERS = (products, locations, zones, devices, device_health, members, epc, events, restock, orders, webhooks, sensors)
+"""The route modules served under :data:`API_PREFIX` (health and EPCIS are served at the root)."""
 
 
 def create_app(
@@ -56,7 +74,8 @@ def create_app(
     app.state.dispatcher = dispatcher  # the outbox's, when the gateway runs here: live stream, webhook sinks
     problems.install(app)
     app.include_router(health.router)
-    for module in (products, locations, zones, devices, device_health, members, epc):
+    app.include_router(epcis.router)  # the EPCIS 2.0 REST binding's paths, at the root as partners expect
+    for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX, responses=problems.PROBLEM_RESPONSES)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

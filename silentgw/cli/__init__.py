@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from silentgw import __version__
-from silentgw.cli import config, db, demo, drivers, epc, run, simulate
+from silentgw.cli import config, db, demo, drivers, epc, epcis, run, simulate
 from silentgw.cli.context import Context
 
 __all__ = ["app", "main"]
@@ -29,6 +29,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(drivers.app, name="drivers")
 app.add_typer(epc.app, name="epc")
+app.add_typer(epcis.app, name="epcis")
 app.add_typer(simulate.app, name="simulate")
 app.command("run")(run.run)
 app.command("demo")(demo.demo)

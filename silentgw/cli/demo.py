@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import socket
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -41,7 +42,18 @@ def demo_settings(database: Path, run_dir: Path, *, host: str, port: int) -> Set
         "SILENTGW_API__HOST": host,
         "SILENTGW_API__PORT": str(port),
     }
-    return demo_layout(load_settings(example, environ), run_dir)
+    settings = load_settings(example, environ)
+    if not _reachable(settings.mqtt.host, settings.mqtt.port):  # the demo needs no broker: events stay on the API
+        settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={"events": False})})
+    return demo_layout(settings, run_dir)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def seed_store(settings: Settings, engine: Engine) -> str:
@@ -109,7 +121,13 @@ def demo(
             f"  decode an EPC {base}/api/v1/epc/3074257BF7194E4000001A85\n"
             f"  a reader      {base}/api/v1/devices/{readers[0]}/health\n"
             f"  health        {base}/readyz\n"
-            "Press Ctrl+C to stop.\n"
+            f"  live events   {base}/api/v1/events/stream\n"
+            + (
+                f"  MQTT events   silentgw/{settings.site.id}/events/# on {settings.mqtt.host}:{settings.mqtt.port}\n"
+                if settings.mqtt.events
+                else ""
+            )
+            + "Press Ctrl+C to stop.\n"
         )
         try:
             asyncio.run(_serve(settings, engine, speed=speed, seed=seed))

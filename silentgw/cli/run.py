@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 import threading
@@ -25,13 +26,23 @@ from sqlalchemy.orm import Session
 
 from silentgw.api import create_app
 from silentgw.cli.context import context
+from silentgw.drivers.observations import SensorReading
 from silentgw.drivers.supervisor import Clock, utcnow
+from silentgw.gateway.actions import Actions, Rule
 from silentgw.gateway.app import run_gateway
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import ConfigError, Settings
 from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.pipeline import Counters, Pipeline
+from silentgw.gateway.publisher import MqttSink
+from silentgw.gateway.rules import DisplayRule, EventCommandRule, MemberRules, SensorRules
+from silentgw.gateway.store import outbox
 from silentgw.gateway.store.database import StoreError, connect, upgrade
+from silentgw.gateway.store.orders import OrdersRule
+from silentgw.gateway.store.restock import RestockRule
+from silentgw.gateway.store.sales import SqlSales
+from silentgw.gateway.webhooks import WebhookManager
 
 __all__ = ["run", "serve"]
 
@@ -68,23 +79,73 @@ async def serve(
     ``alongside`` are tasks that run as long as the server does (the demo's simulated store days); ``clock`` is the
     gateway's time (the demo's runs faster than the wall's); presence ticks every ``tick`` seconds.
     """
-    pipeline = Pipeline.restore(settings, engine, now=clock(), clock=clock)
-    async with run_gateway(settings, handle=pipeline.handle, clock=clock) as gateway:
-        app = create_app(settings, engine=engine, gateway=gateway)
-        server = _Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
-        tasks = [asyncio.create_task(pipeline.ticking(tick), name="presence ticks")]
-        tasks += [asyncio.create_task(c) for c in alongside]
-        try:
-            await server.serve()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    await pipeline.close()  # what the gateway drained on stopping is still written
+    source = f"urn:silentgw:{settings.site.id}"
+    dispatcher = Dispatcher(engine)
+    mqtt = MqttSink(settings.mqtt, settings.site.id, source=source) if settings.mqtt.events else None
+    if mqtt is not None:
+        dispatcher.add(mqtt)
+    sales = SqlSales(engine, timezone=settings.site.timezone)
+    members = MemberRules(settings, sales)
+    rules: list[Rule] = [RestockRule(), OrdersRule(), members, DisplayRule(settings), EventCommandRule(settings)]
+    actions = Actions(engine, rules, notify=dispatcher.notify)
+    dispatcher.add(actions)
+    sensors = SensorRules(settings, engine)
+
+    def readings(batch: Sequence[SensorReading]) -> None:
+        sensors(batch)
+
+    pipeline = Pipeline.restore(
+        settings, engine, now=clock(), clock=clock, notify=dispatcher.notify, readings=readings, sales=sales
+    )
+    delivering = asyncio.create_task(dispatcher.run(), name="outbox")
+    try:
+        async with (
+            WebhookManager(engine, dispatcher, source=source) as webhooks,
+            run_gateway(settings, handle=pipeline.handle, clock=clock) as gateway,
+        ):
+            await webhooks.load()
+            actions.send = gateway.send
+            app = create_app(settings, engine=engine, gateway=gateway, dispatcher=dispatcher)
+            app.state.webhooks = webhooks
+            server = _Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
+            tasks = [
+                asyncio.create_task(pipeline.ticking(tick), name="presence ticks"),
+                asyncio.create_task(_daily(engine, members, dispatcher, clock), name="member rules, daily"),
+            ]
+            tasks += [asyncio.create_task(c) for c in alongside]
+            try:
+                await server.serve()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            await pipeline.close()  # what the gateway drained on stopping is still written
+            await dispatcher.drain(timeout=5.0)  # and delivered (and acted on), if the sinks can take it now
+    finally:
+        delivering.cancel()
+        await asyncio.gather(delivering, return_exceptions=True)
+        if mqtt is not None:
+            await mqtt.close()
     c = pipeline.counters
     logger.info("pipeline: %d reads, %d sales, %d unpaid-exit alarms, %d ledger movements", c.reads, c.sales,
                 c.alarms, c.movements)  # fmt: skip
     return c
+
+
+async def _daily(engine: Engine, members: MemberRules, dispatcher: Dispatcher, clock: Clock) -> None:
+    """The member rules' daily look (birthdays, segments), hourly: it acts once a day however often it looks."""
+    while True:
+        try:
+            await asyncio.to_thread(_look, engine, members, clock())
+            dispatcher.notify()
+        except Exception:
+            logger.exception("the member rules' daily look failed; trying again in an hour")
+        await asyncio.sleep(3600)
+
+
+def _look(engine: Engine, members: MemberRules, now: dt.datetime) -> None:
+    with engine.begin() as conn:
+        outbox.append(conn, members.daily(conn, now))
 
 
 def prepare(settings: Settings, engine: Engine) -> str:

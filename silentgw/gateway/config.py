@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -33,18 +34,26 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from silentgw.drivers.mqtt.settings import MqttSettings as BrokerSettings
+
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "AntennaSettings",
     "ApiSettings",
+    "CommandSettings",
     "ConfigError",
     "DeviceSettings",
+    "DisplaySettings",
     "DriverSettings",
+    "EventCommandSettings",
     "LocationSettings",
+    "MemberRuleSettings",
     "MqttSettings",
     "PresenceSettings",
+    "SensorRuleSettings",
     "Settings",
     "SiteSettings",
+    "TimeSeriesSettings",
     "ZoneSettings",
     "load_settings",
 ]
@@ -79,7 +88,40 @@ class SiteSettings(_Section):
     timezone: str = "UTC"
 
 
-class LocationSettings(_Section):
+class _Placed(_Section):
+    """A place EPCIS may name by its GS1 Global Location Number (a location, or a zone as a read point)."""
+
+    gln: str | None = Field(default=None, pattern=r"^[0-9]{13}$")
+    """Its GLN (13 digits): EPCIS then names it by this GLN, as an SGLN, instead of by a URI private to this site
+    that a trading partner cannot resolve. A zone often takes its location's GLN with a ``gln_extension``."""
+    gln_extension: str | None = Field(default=None, pattern=r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")
+    """A GLN extension (AI 254) naming a place within the GLN's, such as one dock of a warehouse."""
+
+    @field_validator("gln")
+    @classmethod
+    def _gln_check_digit(cls, gln: str | None) -> str | None:
+        return checked_gln(gln)
+
+    @model_validator(mode="after")
+    def _extension_needs_gln(self) -> Self:
+        if self.gln_extension is not None and self.gln is None:
+            raise ValueError("gln_extension extends a GLN: give gln too")
+        return self
+
+
+def checked_gln(gln: str | None) -> str | None:
+    """``gln`` if its last digit is its GS1 check digit (mod 10, weights 3 and 1 from the right); a typo in a GLN
+    would otherwise name another company's place in every event sent to a partner."""
+    if gln is None:
+        return None
+    total = sum(int(digit) * (3 if i % 2 == 0 else 1) for i, digit in enumerate(reversed(gln[:-1])))
+    expected = (10 - total % 10) % 10
+    if int(gln[-1]) != expected:
+        raise ValueError(f"GLN check digit should be {expected}")
+    return gln
+
+
+class LocationSettings(_Placed):
     """A place in the site's tree (site > area > location); ``parent`` names another location."""
 
     id: Slug
@@ -99,7 +141,7 @@ class PresenceSettings(_Section):
     absence_timeout: float | None = Field(default=None, ge=0)
 
 
-class ZoneSettings(_Section):
+class ZoneSettings(_Placed):
     """Where a (reader, antenna) pair looks: a shelf, the backroom, a dock door, a checkout, an exit."""
 
     id: Slug
@@ -154,15 +196,143 @@ class ApiSettings(_Section):
     port: int = Field(default=8000, ge=1, le=65535)
 
 
-class MqttSettings(_Section):
-    """The MQTT broker that events go out to and MQTT readers come in from."""
+class MqttSettings(BrokerSettings):
+    """The MQTT broker events go out to: host, TLS, credentials and the session as for MQTT readers, plus whether
+    events are published and how many may wait for the broker's acknowledgement at once."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: bool = False
-    client_id: str = "silentgw"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: bool = True
+    """Publish the outbox's events, retained state and the gateway's status to this broker."""
+    in_flight: int = Field(1000, ge=1, le=60_000)
+    """QoS 1 messages handed to paho and not yet acknowledged, at most (paho numbers them in 16 bits)."""
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls_switch(cls, value: object) -> object:
+        # `tls = true` is TLS with the system's CAs; `tls = false` none; a table gives the CA and client certificate.
+        if value is True:
+            return {}
+        return None if value is False else value
+
+
+class TimeSeriesSettings(_Section):
+    """Where sensor readings and the gateway's counters go as time series: any server speaking the InfluxDB v2 write
+    API (InfluxDB 2 or 3, VictoriaMetrics, ...); and how wide the downsampled history kept in SQL is."""
+
+    url: str | None = None
+    """``http://host:8086`` (VictoriaMetrics: ``http://host:8428``); None: no time series (the SQL history stays)."""
+    token: SecretStr | None = None
+    org: str = "silentgw"
+    bucket: str = "silentgw"
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    """Points sent in one write request, at most."""
+    flush_interval: float = Field(default=1.0, gt=0, le=3600)
+    """Seconds a point may wait for its batch to fill before the batch is sent anyway."""
+    retry_interval: float = Field(default=5.0, gt=0, le=3600)
+    """Seconds before the client's first retry of a failed write (then doubling, up to 30 s between tries)."""
+    max_retry_time: float = Field(default=180.0, gt=0)
+    """Seconds the client retries one batch; then the batch waits in the gateway's buffer for the server to be back."""
+    max_buffered: int = Field(default=100_000, ge=1)
+    """Points held while the server is away, at most; past that the oldest are dropped (counted and logged)."""
+    counters_interval: float = Field(default=10.0, gt=0)
+    """Seconds between two writes of the gateway's counters and device health."""
+    history_bucket_seconds: int = Field(default=60, ge=1, le=86_400)
+    """Width of the SQL history's buckets; it divides a day, so buckets line up with hours and days."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @field_validator("history_bucket_seconds")
+    @classmethod
+    def _divides_a_day(cls, seconds: int) -> int:
+        if 86_400 % seconds:
+            raise ValueError("must divide a day (86400 seconds): 1, 10, 60, 300, 3600, ...")
+        return seconds
+
+
+class CommandSettings(_Section):
+    """A command to a device, as a rule's action."""
+
+    device: Slug
+    action: Literal["lock", "unlock", "display"]
+    text: str | None = None
+    """What a display shows (``display`` only)."""
+    seconds: float | None = Field(default=None, gt=0)
+    """How long an unlock lasts (``unlock`` only; none: until locked)."""
+
+
+class SensorRuleSettings(_Section):
+    """A threshold on a sensor's readings with hysteresis and a minimum duration: an alert, and its clearing."""
+
+    id: Slug
+    sensor: Slug
+    quantity: str = Field(min_length=1, max_length=64)
+    above: float | None = None
+    below: float | None = None
+    hysteresis: float = Field(default=0.0, ge=0)
+    """How far back past the threshold a reading must come before the alert clears."""
+    duration: float = Field(default=0.0, ge=0, alias="for")
+    """Seconds the condition must hold before the alert is raised."""
+    location: Slug | None = None
+    """Where the sensor is: the items held there get ``disposition`` on an alert."""
+    disposition: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")] | None = None
+    low_stock: tuple[Annotated[str, StringConstraints(pattern=r"^[0-9]{14}$")], Slug] | None = None
+    """A weight shelf's untagged goods: (GTIN, location) reported low (``silentgw.stock.low``) on an alert."""
+    command: CommandSettings | None = None
+    """Sent to a device when the alert is raised (a lock, a display)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_side(self) -> Self:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above and below")
+        if self.disposition is not None and self.location is None:
+            raise ValueError("a disposition needs the location whose items get it")
+        return self
+
+
+class MemberRuleSettings(_Section):
+    """When something happens to a member and a condition holds, tell them or make them an offer."""
+
+    id: Slug
+    when: Literal["purchase", "segment_change", "birthday", "first_visit"]
+    min_total: Decimal | None = Field(default=None, ge=0)
+    """``purchase``: the sale's total at least this."""
+    segment: str | None = None
+    """``segment_change``: the segment the member moved into (e.g. ``At risk``)."""
+    days: int | None = Field(default=None, ge=1)
+    """``first_visit``: the first purchase after at least this many days without one."""
+    action: Literal["notify", "offer"] = "notify"
+    message: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _condition(self) -> Self:
+        needs = {"purchase": "min_total", "segment_change": "segment", "first_visit": "days"}.get(self.when)
+        if needs is not None and getattr(self, needs) is None:
+            raise ValueError(f"a {self.when} rule needs {needs}")
+        return self
+
+
+class DisplaySettings(_Section):
+    """A shelf display showing a product's price and its stock at a location, updated when either changes."""
+
+    device: Slug
+    gtin: Annotated[str, StringConstraints(pattern=r"^[0-9]{14}$")]
+    location: Slug
+
+
+class EventCommandSettings(_Section):
+    """Send a command to a device when an event of a type (and subject) is written: a lock on an unpaid exit."""
+
+    on: str = Field(min_length=1, max_length=100, description="An event type, e.g. silentgw.alarm.unpaid_exit")
+    subject: str | None = None
+    command: CommandSettings
 
 
 class Settings(BaseSettings):
@@ -175,9 +345,14 @@ class Settings(BaseSettings):
     site: SiteSettings = SiteSettings()
     api: ApiSettings = ApiSettings()
     mqtt: MqttSettings = MqttSettings()
+    timeseries: TimeSeriesSettings = TimeSeriesSettings()
     locations: tuple[LocationSettings, ...] = ()
     zones: tuple[ZoneSettings, ...] = ()
     devices: tuple[DeviceSettings, ...] = ()
+    sensor_rules: tuple[SensorRuleSettings, ...] = ()
+    member_rules: tuple[MemberRuleSettings, ...] = ()
+    displays: tuple[DisplaySettings, ...] = ()
+    event_commands: tuple[EventCommandSettings, ...] = ()
 
     @classmethod
     def settings_customise_sources(
@@ -223,6 +398,22 @@ class Settings(BaseSettings):
                         f"devices.{i}.antennas.{j}.role: only portal zones (dock_door, exit) have inner and outer "
                         f"antennas; {antenna.zone!r} is not one"
                     )
+        devices = {d.id for d in self.devices}
+        _unique("sensor_rules", [r.id for r in self.sensor_rules], problems)
+        _unique("member_rules", [r.id for r in self.member_rules], problems)
+        for i, rule in enumerate(self.sensor_rules):
+            if rule.location is not None and rule.location not in locations:
+                problems.append(f"sensor_rules.{i}.location: unknown location {rule.location!r}")
+            if rule.command is not None and rule.command.device not in devices:
+                problems.append(f"sensor_rules.{i}.command.device: unknown device {rule.command.device!r}")
+        for i, display in enumerate(self.displays):
+            if display.device not in devices:
+                problems.append(f"displays.{i}.device: unknown device {display.device!r}")
+            if display.location not in locations:
+                problems.append(f"displays.{i}.location: unknown location {display.location!r}")
+        for i, on in enumerate(self.event_commands):
+            if on.command.device not in devices:
+                problems.append(f"event_commands.{i}.command.device: unknown device {on.command.device!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

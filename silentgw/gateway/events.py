@@ -14,6 +14,9 @@ Types (the CloudEvents ``type``):
 - ``silentgw.sale.completed``: a checkout sale on a member's record (or anonymous); subject the sale id.
 - ``silentgw.alarm.unpaid_exit``: an item left through an exit without a sale; subject the EPC.
 - ``silentgw.device.down`` and ``silentgw.device.up``; subject the device id.
+- ``silentgw.product.changed``: a product's name, price or currency changed through the API; subject the GTIN.
+- ``silentgw.tag.arrived``: a tag arriving at a pack station (where fulfilment checks what is packed); subject the
+  EPC. Other zones' arrivals are not events: only the ledger's movements are.
 
 The rules add their own (``silentgw.restock.*``, ``silentgw.order.*``, ``silentgw.sensor.*``, ``silentgw.member.*``).
 """
@@ -34,9 +37,11 @@ __all__ = [
     "event_id",
     "item_event",
     "matches",
+    "product_changed",
     "rfc3339",
     "sale_completed",
     "stock_changed",
+    "tag_arrived",
     "unpaid_exit",
 ]
 
@@ -48,6 +53,8 @@ STOCK_CHANGED = "silentgw.stock.changed"
 SALE_COMPLETED = "silentgw.sale.completed"
 UNPAID_EXIT = "silentgw.alarm.unpaid_exit"
 DEVICE = "silentgw.device."
+TAG_ARRIVED = "silentgw.tag.arrived"
+PRODUCT_CHANGED = "silentgw.product.changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,19 @@ def unpaid_exit(epc: str, portal: str, time: dt.datetime) -> Event:
     """An item that left through an exit without a sale."""
     cause = f"{epc}@{rfc3339(time)}"
     return Event(event_id(UNPAID_EXIT, cause), UNPAID_EXIT, epc, time, {"epc": epc, "exit": portal})
+
+
+def product_changed(gtin: str, *, name: str, price: str, currency: str, time: dt.datetime) -> Event:
+    """A product's name or price changed (shelf displays show them)."""
+    cause = f"{gtin}@{rfc3339(time)}/{price}/{currency}/{name}"
+    data = {"gtin": gtin, "name": name, "price": price, "currency": currency}
+    return Event(event_id(PRODUCT_CHANGED, cause), PRODUCT_CHANGED, gtin, time, data)
+
+
+def tag_arrived(epc: str, zone: str, time: dt.datetime) -> Event:
+    """A tag arriving in a zone whose arrivals rules act on (a pack station)."""
+    cause = f"{epc}@{zone}@{rfc3339(time)}"
+    return Event(event_id(TAG_ARRIVED, cause), TAG_ARRIVED, epc, time, {"epc": epc, "zone": zone})
 
 
 def device_status(device: str, state: str, time: dt.datetime, detail: str) -> Event:

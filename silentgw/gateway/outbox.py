@@ -136,12 +136,20 @@ class Dispatcher:
         self._wake.pop(name, None)
 
     async def rewind(self, name: str, seq: int) -> None:
-        """Deliver to sink ``name`` again from after ``seq`` (a replay); its pump restarts there."""
-        await asyncio.to_thread(self._advance, name, seq)
+        """Deliver to sink ``name`` again from after ``seq`` (a replay); its pump restarts there.
+
+        The pump is stopped, and waited for, before the cursor is written: a delivery finishing meanwhile would
+        otherwise move the cursor past the replay point.
+        """
         sink = self.sinks.get(name)
+        pump = self._pumps.pop(name, None)
+        if pump is not None:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+        await asyncio.to_thread(self._advance, name, seq)
+        self.health.setdefault(name, SinkHealth()).cursor = seq
         if sink is not None and self._loop is not None:
-            self.remove(name)
-            self.add(sink)
+            self._start(sink)
 
     async def run(self) -> None:
         """Run a pump per sink until cancelled."""
@@ -157,6 +165,27 @@ class Dispatcher:
             await asyncio.gather(*pumps, return_exceptions=True)
             self._pumps.clear()
             self._loop = None
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until every sink has taken every event written so far, or ``timeout`` seconds; whether they did.
+
+        What is not delivered by then stays in the outbox and goes out after the next start.
+        """
+        self.notify()
+        target = await asyncio.to_thread(self._latest)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(self.health[name].cursor < target for name in self.sinks):
+            if loop.time() >= deadline:
+                behind = {n: target - self.health[n].cursor for n in self.sinks if self.health[n].cursor < target}
+                logger.warning("stopping with events not yet delivered (they go out after the next start): %s", behind)
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    def _latest(self) -> int:
+        with self.engine.connect() as conn:
+            return outbox.latest(conn)
 
     def lag(self, name: str) -> int:
         """Events not yet delivered to sink ``name`` (a query: for health and metrics, not hot paths)."""

@@ -41,7 +41,7 @@ from silentgw.gateway.ledger import COUNTED, Movement, identify
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.models import Base, Item, Member, MemberCard
 from silentgw.gateway.store.sales import Recorded, SqlSales
-from silentgw.gateway.transitions import Transition
+from silentgw.gateway.transitions import Arrived, Moved, Transition
 from silentgw.gateway.zones import ZoneMap
 
 __all__ = ["Counters", "Pipeline", "Processed", "Unwritten", "load_members", "unreachable"]
@@ -112,8 +112,18 @@ def load_members(engine: Engine) -> dict[str, str]:
         return {value.upper(): number for value, number in conn.execute(query)}
 
 
-def _told(batch: Sequence[Observation | Rejected], decided: Sequence[CheckoutEvent]) -> Iterator[Event]:
-    """The events of a batch that no movement or sale carries: unpaid-exit alarms, devices going down or up."""
+def _told(
+    batch: Sequence[Observation | Rejected],
+    decided: Sequence[CheckoutEvent],
+    transitions: Sequence[Transition],
+    watched: frozenset[str],
+) -> Iterator[Event]:
+    """The events of a batch that no movement or sale carries: unpaid-exit alarms, devices going down or up, and
+    tags arriving in a ``watched`` zone (pack stations: fulfilment checks each packed item there)."""
+    for t in transitions:
+        zone = t.zone if type(t) is Arrived else t.to_zone if type(t) is Moved else None
+        if zone in watched:
+            yield events.tag_arrived(t.epc, zone, t.time)
     for alarm in decided:
         if isinstance(alarm, UnpaidExit):
             yield events.unpaid_exit(alarm.epc, alarm.portal, alarm.time)
@@ -163,6 +173,7 @@ class Pipeline:
         self.counters = Counters()
         self.members: dict[str, str] = {}
         self._ledger_zones = self.ledger.zones()
+        self._watched = frozenset(z.id for z in self._ledger_zones.values() if z.kind == "pack_station")
         self.backlog: deque[Unwritten] = deque()
         """What was decided while the database could not be reached, oldest first."""
         self.retry_every = 1.0
@@ -196,6 +207,7 @@ class Pipeline:
         """Reload the member cards and the zones from the database (after the catalog or layout changed)."""
         self.members = load_members(self.engine)
         self._ledger_zones = self.ledger.zones()
+        self._watched = frozenset(z.id for z in self._ledger_zones.values() if z.kind == "pack_station")
 
     def process(self, batch: Sequence[Observation | Rejected], now: dt.datetime, *,
                 received_at: Sequence[dt.datetime] | None = None) -> Processed:  # fmt: skip
@@ -206,7 +218,7 @@ class Pipeline:
             self.checkout, cards=cards, transitions=transitions, members=self.members, now=now
         )
         sales = tuple(e for e in events if isinstance(e, Sale))
-        told = tuple(_told(batch, events))
+        told = tuple(_told(batch, events, transitions, self._watched))
         if transitions or sales or told:
             self.backlog.append(Unwritten(tuple(transitions), sales, told))
         movements, recorded = self._write(now)

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import Gtin, Out, PageOut
+from silentgw.gateway import events
+from silentgw.gateway.store import outbox
 from silentgw.gateway.store.models import Product
 
 router = APIRouter(prefix="/products", tags=["products"])
@@ -99,7 +101,15 @@ def update_product(gtin: GtinPath, body: ProductPatch, catalog: CatalogDep) -> P
         if name in changes and changes[name] is None:
             del changes[name]  # null on a required field means "leave it"
     catalog.check_company_prefix(row.gtin, changes.get("company_prefix"))
-    return ProductOut.model_validate(catalog.update(row, changes))
+    before = (row.name, row.price, row.currency)
+    updated = catalog.update(row, changes)
+    if (updated.name, updated.price, updated.currency) != before:  # shelf displays show these: tell them
+        now = dt.datetime.now(dt.UTC)
+        changed = events.product_changed(
+            updated.gtin, name=updated.name, price=str(updated.price), currency=updated.currency, time=now
+        )
+        outbox.append(catalog.session.connection(), [changed])
+    return ProductOut.model_validate(updated)
 
 
 @router.delete("/{gtin}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a product")

@@ -40,7 +40,7 @@ from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Rejected
 from silentgw.drivers.supervisor import Clock, utcnow
 
-__all__ = ["MqttConnection", "serve"]
+__all__ = ["MqttConnection", "secure", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,20 @@ _POLL = 0.005
 """Seconds between looks at the buffer while messages keep coming (the latency this adds under load)."""
 _POLLS = 4
 """Looks without a message before the driver goes back to sleeping until paho's thread wakes it."""
+
+
+def secure(client: paho.Client, settings: MqttSettings) -> None:
+    """Set ``client`` up with the TLS and credentials of ``settings`` (the CA, a client certificate, a password)."""
+    if settings.tls is not None:
+        client.tls_set(
+            ca_certs=str(settings.tls.ca_file) if settings.tls.ca_file else None,
+            certfile=str(settings.tls.cert_file) if settings.tls.cert_file else None,
+            keyfile=str(settings.tls.key_file) if settings.tls.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(not settings.tls.check_hostname)
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password.get_secret_value() if settings.password else None)
 
 
 class MqttConnection:
@@ -83,16 +97,7 @@ class MqttConnection:
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             reconnect_on_failure=False,  # the supervisor reconnects, with its backoff and its "down" report
         )
-        if s.tls is not None:
-            client.tls_set(
-                ca_certs=str(s.tls.ca_file) if s.tls.ca_file else None,
-                certfile=str(s.tls.cert_file) if s.tls.cert_file else None,
-                keyfile=str(s.tls.key_file) if s.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(not s.tls.check_hostname)
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+        secure(client, s)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -57,6 +58,9 @@ def connect(url: str, **engine_options: Any) -> Engine:
     """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout on every connection."""
     url = normalise_url(url)
     parsed = make_url(url)
+    # JSON columns (event data, webhook filters) through orjson: every event's data is serialised on the hot path.
+    engine_options.setdefault("json_serializer", _json_text)
+    engine_options.setdefault("json_deserializer", orjson.loads)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +69,10 @@ def connect(url: str, **engine_options: Any) -> Engine:
         return engine
     engine_options.setdefault("pool_pre_ping", True)
     return create_engine(url, **engine_options)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def insert_or_skip(conn: Connection, table: Any) -> Any:

@@ -192,41 +192,46 @@ def write_decision(conn: Connection, decision: Decision, *, extra: Sequence[Even
         inserted = tuple(m for m in movements if m.key in done)
         _move_levels(conn, inserted)
     _write_unknown(conn, decision.unknown)
-    outbox.append(conn, [*_events_of(conn, inserted), *extra])
+    outbox.append(conn, [*_events_of(conn, inserted, decision), *extra])
     return LedgerResult(inserted, len(decision.items), len(decision.unknown))
 
 
-def _events_of(conn: Connection, movements: Sequence[Movement]) -> list[Event]:
-    """An event per movement (the item's EPC, GTIN and zone as written) and per level it changed (the new level)."""
+def _events_of(conn: Connection, movements: Sequence[Movement], decision: Decision) -> list[Event]:
+    """An event per movement (the item's EPC, GTIN and zone as written) and per level it changed (the new level).
+
+    What the decision wrote (the EPC read, the zone) is taken from it; only items it carries no tag data for (a sale,
+    a count) are looked up, and the GTINs of the few products involved.
+    """
     if not movements:
         return []
     i, p, lv = _items.c, _products.c, _levels.c
-    query = select(i.key, i.epc, i.zone_id, p.gtin).join(_products, p.id == i.product_id)
-    tags = {
-        key: (epc, zone, gtin)
-        for key, epc, zone, gtin in conn.execute(query.where(i.key.in_({m.item for m in movements})))
+    tags: dict[str, tuple[str | None, str | None]] = {
+        c.view.key: (c.epc, c.view.zone) for c in decision.items if c.epc is not None
     }
+    unread = {m.item for m in movements} - tags.keys()
+    if unread:
+        tags.update({key: (epc, zone) for key, epc, zone in conn.execute(
+            select(i.key, i.epc, i.zone_id).where(i.key.in_(unread)))})  # fmt: skip
+    products = {m.product for m in movements}
+    gtins = {pid: gtin for pid, gtin in conn.execute(select(p.id, p.gtin).where(p.id.in_(products)))}
     found: list[Event] = []
     first: dict[tuple[int, str], Movement] = {}
     for m in movements:
-        epc, zone, gtin = tags.get(m.item, (None, None, None))
-        found.append(events.item_event(m.key, reason=m.reason, item=m.item, time=m.time, epc=epc, gtin=gtin,
-                                       from_location=m.from_location, to_location=m.to_location,
-                                       zone=zone))  # fmt: skip
+        epc, zone = tags.get(m.item, (None, None))
+        found.append(events.item_event(m.key, reason=m.reason, item=m.item, time=m.time, epc=epc,
+                                       gtin=gtins.get(m.product), from_location=m.from_location,
+                                       to_location=m.to_location, zone=zone))  # fmt: skip
         for location in (m.from_location, m.to_location):
             if location is not None:
                 first.setdefault((m.product, location), m)
-    products = {pid for pid, _ in first}
-    query = (
-        select(lv.product_id, lv.location_id, lv.quantity, p.gtin)
-        .join(_products, p.id == lv.product_id)
-        .where(lv.product_id.in_(products), lv.location_id.in_({loc for _, loc in first}))
+    query = select(lv.product_id, lv.location_id, lv.quantity).where(
+        lv.product_id.in_(products), lv.location_id.in_({loc for _, loc in first})
     )
     last = max(m.time for m in movements)
-    for pid, location, quantity, gtin in conn.execute(query):
+    for pid, location, quantity in conn.execute(query):
         cause = first.get((pid, location))
         if cause is not None:
-            found.append(events.stock_changed(f"{cause.key}@{location}", gtin=gtin, location=location,
+            found.append(events.stock_changed(f"{cause.key}@{location}", gtin=gtins[pid], location=location,
                                               quantity=quantity, time=last))  # fmt: skip
     return found
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "Allocation",
     "Antenna",
     "Base",
     "CardKind",
@@ -48,8 +49,14 @@ __all__ = [
     "LocationKind",
     "Member",
     "MemberCard",
+    "Order",
+    "OrderLine",
+    "OrderState",
     "OutboxCursor",
     "Product",
+    "ReorderRule",
+    "RestockRequest",
+    "RestockState",
     "Sale",
     "SaleLine",
     "SensorHistory",
@@ -279,6 +286,8 @@ class Item(Base):
     # shipped, missing). Kept apart from the zone so that remapping a zone to another location never moves stock
     # without a movement.
     location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"), index=True)
+    # Why the item is held back from sale and allocation (``damaged`` after a fridge ran warm), None when it is not.
+    disposition: Mapped[str | None] = mapped_column(String(32))
 
 
 class StockMovement(Base):
@@ -317,6 +326,8 @@ class Member(Base):
     birthday: Mapped[dt.date | None] = mapped_column(Date)
     points: Mapped[int] = mapped_column(Integer, default=0)
     joined_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The segment the member rules last saw (so a change of segment is noticed once), None before the first look.
+    segment: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (CheckConstraint("points >= 0", name="points_not_negative"),)
 
@@ -513,3 +524,113 @@ class SensorHistory(Base):
     last: Mapped[float] = mapped_column()
 
     __table_args__ = (CheckConstraint("count > 0", name="count_positive"),)
+
+
+class RestockState(enum.StrEnum):
+    """Where a restock request is in its life."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    ORDERED = "ordered"
+    PARTIALLY_RECEIVED = "partially_received"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+class OrderState(enum.StrEnum):
+    """Where a customer or transfer order is in fulfilment."""
+
+    OPEN = "open"
+    """Taken, not (fully) allocated: not enough stock yet."""
+    ALLOCATED = "allocated"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+class ReorderRule(Base):
+    """When a product at a location is reordered, and how much."""
+
+    __tablename__ = "reorder_rules"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True)
+    minimum: Mapped[int] = mapped_column(Integer)
+    maximum: Mapped[int] = mapped_column(Integer)
+    multiple: Mapped[int] = mapped_column(Integer, default=1)
+    lead_time_days: Mapped[int] = mapped_column(Integer, default=0)
+    auto_approve: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        CheckConstraint("minimum >= 0", name="minimum_not_negative"),
+        CheckConstraint("maximum > minimum", name="maximum_above_minimum"),
+        CheckConstraint("multiple >= 1", name="multiple_positive"),
+        CheckConstraint("lead_time_days >= 0", name="lead_time_not_negative"),
+    )
+
+
+class RestockRequest(Base):
+    """A request to bring a product at a location back to its maximum; one open request per shortfall."""
+
+    __tablename__ = "restock_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # derived from the event that raised it
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), index=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id", ondelete="RESTRICT"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    level: Mapped[int] = mapped_column(Integer)
+    """The stock level that raised it."""
+    state: Mapped[RestockState] = mapped_column(_enum(RestockState, "restock_state"), default=RestockState.PROPOSED)
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column()
+    due_at: Mapped[dt.datetime] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("received >= 0", name="received_not_negative"),
+        Index("ix_restock_requests_open", "product_id", "location_id", "state"),
+    )
+
+
+class Order(Base):
+    """An order to fulfil from stock: lines of products, a ship-to, items allocated, picked, packed, shipped."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """The caller's own reference (an idempotency key: the same reference is the same order)."""
+    ship_to: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[OrderState] = mapped_column(_enum(OrderState, "order_state"), default=OrderState.OPEN)
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column()
+
+
+class OrderLine(Base):
+    """A line of an order: how many of a product."""
+
+    __tablename__ = "order_lines"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+
+class Allocation(Base):
+    """An item set aside for an order's line; packed when read at a pack station, shipped through a dock door."""
+
+    __tablename__ = "allocations"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer)
+    packed_at: Mapped[dt.datetime | None] = mapped_column()
+    shipped_at: Mapped[dt.datetime | None] = mapped_column()
+    active: Mapped[bool] = mapped_column(default=True)
+    """False once released (the order cancelled): the item may be allocated again."""
+
+    __table_args__ = (Index("ix_allocations_item_key", "item_key"),)

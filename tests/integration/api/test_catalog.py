@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from silentgw.api import create_app
-from silentgw.api.routes import device_health, devices, epc, health, locations, members, products, zones
+from silentgw.api.app import ROUTERS
+from silentgw.api.routes import epcis, health
 from silentgw.gateway.config import Settings
 
 API = "/api/v1"
@@ -721,11 +722,9 @@ def test_the_openapi_document_describes_every_route_and_every_error(client: Test
     assert document["openapi"].startswith("3.1.")
     assert {"title", "version"} <= document["info"].keys()
 
-    routers = [(API, r.router) for r in (products, locations, zones, devices, device_health, members, epc)] + [
-        ("", health.router)
-    ]
+    routers = [(API, r.router) for r in ROUTERS] + [("", health.router), ("", epcis.router)]
     routes = {
-        (prefix + route.path, method.lower())
+        (prefix + route.path.replace(":path}", "}"), method.lower())  # a path converter is not in the document
         for prefix, router in routers
         for route in router.routes
         for method in route.methods

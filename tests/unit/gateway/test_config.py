@@ -128,7 +128,9 @@ def test_a_list_is_given_as_json_and_replaces_the_file_s(tmp_path: Path) -> None
 
 def test_a_table_is_given_as_json(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, SMALL), {"SILENTGW_MQTT": '{"host": "broker", "tls": true}'})
-    assert (settings.mqtt.host, settings.mqtt.tls, settings.mqtt.port) == ("broker", True, 1883)
+    assert (settings.mqtt.host, settings.mqtt.port) == ("broker", 1883)
+    assert settings.mqtt.tls is not None  # `true`: TLS with the system's CAs
+    assert settings.mqtt.tls.check_hostname
 
 
 def test_variable_names_are_not_case_sensitive() -> None:
@@ -139,6 +141,7 @@ def test_the_environment_alone_configures_everything() -> None:
     environ = {
         "SILENTGW_LOCATIONS": '[{"id": "store", "name": "Store"}]',
         "SILENTGW_ZONES": '[{"id": "exit", "name": "Exit", "kind": "exit", "location": "store"}]',
+        "SILENTGW_MQTT__USERNAME": "gateway",
         "SILENTGW_MQTT__PASSWORD": "hunter2",
     }
     settings = load_settings(None, environ)

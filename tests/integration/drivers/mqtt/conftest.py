@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -19,20 +17,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from silentgw.drivers.base import Driver
 from silentgw.drivers.observations import Observation, Rejected
 from silentgw.drivers.supervisor import Backoff, Supervisor
+from tests.mqtt_broker import HOST, MOSQUITTO, PrivateBroker, broker_up
 
-HOST, PORT = "127.0.0.1", 1883
-MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def _broker_up(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.2):
-        return True
-    return False
+PORT = 1883
 
 
 @pytest.fixture(autouse=True)
 def _needs_the_broker() -> None:
-    if not _broker_up(PORT):
+    if not broker_up(PORT):
         pytest.skip("no Mosquitto on 127.0.0.1:1883")
 
 
@@ -111,35 +103,6 @@ async def supervised(driver: Driver) -> AsyncIterator[list[Observation | Rejecte
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-class PrivateBroker:
-    """A Mosquitto of the test's own on a free port, to kill and start again."""
-
-    def __init__(self, directory: Path) -> None:
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            self.port = s.getsockname()[1]
-        self.config = directory / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} {HOST}\nallow_anonymous true\npersistence false\n")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start it and wait until it accepts connections."""
-        self.process = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 10
-        while not _broker_up(self.port):
-            assert time.monotonic() < deadline, "private mosquitto did not start"
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        """Kill it outright, as a power cut would."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from silentgw.drivers.mqtt.generic_json import GenericJsonDevice
 from silentgw.drivers.mqtt.impinj_iot import ImpinjIotReader
 from silentgw.drivers.mqtt.zebra_iotc import ZebraIotcReader
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, SensorReading, TagRead
-from tests.integration.drivers.mqtt.conftest import PrivateBroker, Publisher, states, supervised, until
+from tests.integration.drivers.mqtt.conftest import Publisher, states, supervised, until
+from tests.mqtt_broker import PrivateBroker
 from tests.unit.drivers.mqtt.test_impinj_iot import EPC, LAST_SEEN, TAG, TAG_HEX
 from tests.unit.drivers.mqtt.test_zebra_iotc import EVENT, EVENT_2, HEARTBEAT, T1, T2
 

@@ -1,0 +1,219 @@
+"""The rules of the settings on SQLite and PostgreSQL: a warm fridge holds back its goods, members get their
+offers, and shelf displays and locks are sent their commands through a real driver over the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import uuid
+from typing import Any
+
+import orjson
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine, select, update
+
+from silentgw.drivers.observations import SensorReading
+from silentgw.gateway import checkout, events
+from silentgw.gateway.actions import Actions
+from silentgw.gateway.app import run_gateway
+from silentgw.gateway.config import Settings
+from silentgw.gateway.events import StoredEvent
+from silentgw.gateway.identity import Epc, decode, encode_sgtin
+from silentgw.gateway.rules import DisplayRule, EventCommandRule, MemberRules, SensorRules
+from silentgw.gateway.store import orders, outbox
+from silentgw.gateway.store.ledger import SqlStockLedger
+from silentgw.gateway.store.models import Event, Item, Member
+from silentgw.gateway.store.sales import SqlSales
+from silentgw.gateway.transitions import Arrived
+from silentgw.simulator.demo_store import DEMO_MEMBERS, DEMO_PRODUCTS, DemoProduct
+from tests.mqtt_broker import broker_up
+
+pytestmark = pytest.mark.anyio
+
+MILK, TEE = DEMO_PRODUCTS[0], DEMO_PRODUCTS[14]
+T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+
+
+def tag(product: DemoProduct, serial: int) -> str:
+    return encode_sgtin(gtin=product.gtin, serial=str(serial), company_prefix_length=len(product.company_prefix))
+
+
+def at(minutes: float) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def stored(engine: Engine, prefix: str) -> list[StoredEvent]:
+    with engine.connect() as conn:
+        return [e for e in outbox.read(conn, 0, limit=10_000) if e.type.startswith(prefix)]
+
+
+def with_rules(settings: Settings, **rules: Any) -> Settings:
+    return Settings.model_validate({**settings.model_dump(by_alias=True), **rules})
+
+
+def test_a_warm_fridge_alerts_holds_its_goods_back_from_allocation_and_clears(
+    settings: Settings, store: Engine
+) -> None:
+    rule = {"id": "dairy-warm", "sensor": "fridge-1", "quantity": "temperature", "above": 5.0, "hysteresis": 0.5,
+            "for": 600, "location": "aisle-1", "disposition": "damaged"}  # fmt: skip
+    settings = with_rules(settings, sensor_rules=[rule])
+    ledger = SqlStockLedger(store)
+    ledger.apply([Arrived(tag(MILK, n), "shelf-1a", at(n)) for n in range(3)], ledger.zones())
+    ledger.apply([Arrived(tag(TEE, 0), "shelf-2a", at(0))], ledger.zones())  # another aisle: not held
+    watch = SensorRules(settings, store)
+
+    def read(minute: float, value: float) -> None:
+        watch([SensorReading("fridge-1", "temperature", value, "°C", at(minute))])
+
+    read(0, 4.0)
+    read(5, 5.6)
+    read(14, 6.1)
+    assert stored(store, "silentgw.sensor.") == []  # nine minutes: not yet
+    read(15, 6.3)
+    (alert,) = stored(store, "silentgw.sensor.")
+    assert alert.type == "silentgw.sensor.alert"
+    assert (alert.data["value"], alert.data["threshold"], alert.data["unit"]) == (6.3, 5.0, "°C")
+    assert sorted(alert.data["items"]) == sorted(tag(MILK, n) for n in range(3))
+    with store.connect() as conn:
+        held = {k: d for k, d in conn.execute(select(Item.key, Item.disposition))}
+    assert sorted(d for d in held.values() if d) == ["damaged"] * 3
+    assert held[str(_key(tag(TEE, 0)))] is None
+    with store.begin() as conn:  # damaged milk is not allocated to an order
+        order, _ = orders.create(conn, lines=[orders.OrderLineIn(2, gtin=MILK.gtin)], ship_to={}, reference=None,
+                                 time=at(16))  # fmt: skip
+        assert orders.pick_list(conn, order) == []
+    read(20, 4.8)
+    read(25, 4.4)
+    assert [e.type for e in stored(store, "silentgw.sensor.")] == ["silentgw.sensor.alert", "silentgw.sensor.cleared"]
+
+
+def _key(epc: str) -> str:
+    decoded = decode(epc)
+    assert isinstance(decoded, Epc)
+    return decoded.key
+
+
+async def test_member_rules_make_offers_on_purchases_returns_segment_changes_and_birthdays(
+    settings: Settings, store: Engine
+) -> None:
+    rules = [
+        {"id": "big-basket", "when": "purchase", "min_total": "10", "action": "offer", "message": "10% off"},
+        {"id": "welcome-back", "when": "first_visit", "days": 30, "message": "Welcome back!"},
+        {"id": "champion", "when": "segment_change", "segment": "Champions", "message": "Thank you, champion"},
+        {"id": "birthday", "when": "birthday", "action": "offer", "message": "Happy birthday: a free coffee"},
+    ]
+    settings = with_rules(settings, member_rules=rules)
+    sales = SqlSales(store, timezone=settings.site.timezone)
+    member_rules = MemberRules(settings, sales)
+    actions = Actions(store, [member_rules])
+    number = DEMO_MEMBERS[0][0]
+    ledger = SqlStockLedger(store)
+    ledger.apply([Arrived(tag(TEE, n), "shelf-2a", at(n)) for n in range(3)], ledger.zones())
+
+    def sell(serial: int, when: dt.datetime) -> None:
+        opened = when - dt.timedelta(minutes=2)
+        sale = checkout.Sale(checkout.sale_id("checkout-1", opened), number, (tag(TEE, serial),), when, "checkout-1",
+                             opened)  # fmt: skip
+        decoded = decode(tag(TEE, serial))
+        assert isinstance(decoded, Epc)
+        sales.record(sale, prices=sales.prices([decoded]))
+
+    async def run_rules() -> None:
+        with store.connect() as conn:
+            pending = [e for e in outbox.read(conn, 0, limit=10_000) if actions.wants(e)]
+        await actions.deliver(pending)
+
+    sell(0, at(0))  # a first purchase: 19.95, a big basket and a first visit
+    await run_rules()
+    offers = [(e.data["rule"], e.data["member"]) for e in stored(store, "silentgw.member.")]
+    assert sorted(offers) == [("big-basket", number), ("welcome-back", number)]
+    await run_rules()  # the same sale seen again: nothing new
+    assert len(stored(store, "silentgw.member.")) == 2
+
+    sell(1, at(60 * 24 * 10))  # ten days later: not a return after 30 days; a second purchase: no longer New
+    await run_rules()
+    found = [e.data for e in stored(store, "silentgw.member.")]
+    assert sorted(d["rule"] for d in found) == ["big-basket", "big-basket", "champion", "welcome-back"]
+    # The only buyer, twice, scores 5, 5, 5 against members who bought nothing: a champion now.
+    assert next(d for d in found if d["rule"] == "champion")["because"] == {"from": "New", "to": "Champions"}
+
+    # Fifty-five days on, the daily look: a birthday today (once, however often it looks), no segment change.
+    later = at(60 * 24 * 55)
+    local = later.astimezone(member_rules.zone).date()
+    with store.begin() as conn:
+        conn.execute(update(Member).where(Member.number == number).values(birthday=local.replace(year=1990)))
+        outbox.append(conn, member_rules.daily(conn, later))
+        outbox.append(conn, member_rules.daily(conn, later))  # twice a day is once
+    by_rule = {e.data["rule"]: e for e in stored(store, "silentgw.member.")}
+    assert by_rule["birthday"].type == "silentgw.member.offer"
+    assert by_rule["birthday"].data["member"] == number
+    assert len([e for e in stored(store, "silentgw.member.") if e.data["rule"] == "birthday"]) == 1
+    assert len(stored(store, "silentgw.member.")) == 5
+    with store.connect() as conn:
+        segment = conn.execute(select(Member.segment).where(Member.number == number)).scalar_one()
+    assert segment == "Champions"
+
+
+class Listener:
+    """Keeps what is published on a topic of the shared broker."""
+
+    def __init__(self, topic: str) -> None:
+        self.got: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_message = lambda c, u, m: self.got.append(orjson.loads(m.payload))
+        self.client.connect("127.0.0.1", 1883)
+        self.client.loop_start()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+async def test_displays_show_price_and_stock_and_an_unpaid_exit_locks_the_door(
+    settings: Settings, store: Engine
+) -> None:
+    if not broker_up(1883):
+        pytest.skip("no Mosquitto on 127.0.0.1:1883")
+    site = f"rules-{uuid.uuid4().hex[:6]}"
+    mqtt = {"kind": "generic-json", "topics": [f"{site}/devices/#"], "command_topic": f"{site}/cmd/{{device}}"}
+    devices = [
+        {"id": "display-1", "kind": "display", "location": "aisle-1", "driver": mqtt},
+        {"id": "door-1", "kind": "lock", "location": "front", "driver": mqtt},
+    ]
+    settings = with_rules(
+        settings, devices=devices,
+        displays=[{"device": "display-1", "gtin": MILK.gtin, "location": "aisle-1"}],
+        event_commands=[{"on": "silentgw.alarm.unpaid_exit", "command": {"device": "door-1", "action": "lock"}}],
+    )  # fmt: skip
+    listener = Listener(f"{site}/cmd/#")
+    ledger = SqlStockLedger(store)
+    try:
+        async with run_gateway(settings) as gateway:
+            for _ in range(200):
+                if all(gateway.health(d).state == "up" for d in ("display-1", "door-1")):
+                    break
+                await asyncio.sleep(0.02)
+            actions = Actions(store, [DisplayRule(settings), EventCommandRule(settings)], send=gateway.send)
+
+            ledger.apply([Arrived(tag(MILK, n), "shelf-1a", at(n)) for n in range(4)], ledger.zones())
+            with store.begin() as conn:
+                outbox.append(conn, [events.unpaid_exit(tag(TEE, 9), "exit", at(5))])
+            with store.connect() as conn:
+                await actions.deliver([e for e in outbox.read(conn, 0, limit=10_000) if actions.wants(e)])
+            for _ in range(200):
+                if len(listener.got) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        listener.close()
+    assert {"command": "display", "text": "Whole milk 1 L: 4 in stock", "price": "1.29", "currency": "EUR"} in (
+        listener.got
+    )
+    assert {"command": "lock"} in listener.got
+    with store.connect() as conn:
+        assert conn.execute(select(Event.type).where(Event.type == "silentgw.stock.changed")).first() is not None
