@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from silentgw import __version__
 from silentgw.api import problems
+from silentgw.api.auth import KeyCache, authorize, document
 from silentgw.api.routes import (
     device_health,
     devices,
@@ -20,8 +22,10 @@ from silentgw.api.routes import (
     epcis,
     events,
     health,
+    keys,
     locations,
     members,
+    metrics,
     orders,
     products,
     restock,
@@ -38,8 +42,19 @@ __all__ = ["create_app"]
 
 API_PREFIX = "/api/v1"
 
-ROUTERS = (products, locations, zones, devices, device_health, members, epc, events, restock, orders, webhooks, sensors)
+ROUTERS = (
+    products, locations, zones, devices, device_health, members, epc, events, restock, orders, webhooks, sensors,
+    keys,
+)  # fmt: skip
 """The route modules served under :data:`API_PREFIX` (health and EPCIS are served at the root)."""
+
+
+def guarded_routes() -> list[tuple[str, APIRoute]]:
+    """Every route that needs an API key, with its full path."""
+    found = [("", r) for r in epcis.router.routes if isinstance(r, APIRoute)]
+    for module in ROUTERS:
+        found += [(API_PREFIX, r) for r in module.router.routes if isinstance(r, APIRoute)]
+    return [(prefix + route.path, route) for prefix, route in found]
 
 
 def create_app(
@@ -52,11 +67,16 @@ def create_app(
     """The API for ``settings``; pass ``engine`` to share one the caller owns (it is then not disposed here), and
     ``gateway`` when the gateway runs in the same process (device health, commands)."""
 
+    def attach(app: FastAPI, to: Engine) -> None:
+        app.state.engine = to
+        app.state.sessions = sessionmaker(to, expire_on_commit=False)
+        app.state.keys = KeyCache(to)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = engine is None
-        app.state.engine = engine if engine is not None else connect(settings.database_url)
-        app.state.sessions = sessionmaker(app.state.engine, expire_on_commit=False)
+        if own:
+            attach(app, connect(settings.database_url))
         try:
             yield
         finally:
@@ -70,13 +90,22 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if engine is not None:
+        attach(app, engine)  # at once: a caller's engine serves even a transport that runs no lifespan
     app.state.gateway = gateway
     app.state.dispatcher = dispatcher  # the outbox's, when the gateway runs here: live stream, webhook sinks
     problems.install(app)
     app.include_router(health.router)
-    app.include_router(epcis.router)  # the EPCIS 2.0 REST binding's paths, at the root as partners expect
+    app.include_router(metrics.router)  # /metrics for Prometheus, at the root and without a key like /healthz
+    guarded = [Depends(authorize)]
+    # the EPCIS 2.0 REST binding's paths, at the root as partners expect
+    app.include_router(epcis.router, dependencies=guarded, responses=problems.AUTH_RESPONSES)
     for module in ROUTERS:
-        app.include_router(module.router, prefix=API_PREFIX, responses=problems.PROBLEM_RESPONSES)
+        app.include_router(
+            module.router, prefix=API_PREFIX, dependencies=guarded,
+            responses={**problems.PROBLEM_RESPONSES, **problems.AUTH_RESPONSES},
+        )  # fmt: skip
+    document(route for _, route in guarded_routes())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,7 +24,7 @@ from silentgw.gateway.catalog import (
 from silentgw.gateway.identity.errors import EpcError, MalformedEpc
 from silentgw.gateway.store.database import StoreUnavailable
 
-__all__ = ["PROBLEM_RESPONSES", "FieldError", "Problem", "epc_problem", "install", "problem"]
+__all__ = ["AUTH_RESPONSES", "PROBLEM_RESPONSES", "FieldError", "Problem", "epc_problem", "install", "problem"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,12 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem_response("The request is not valid; `errors` names each field at fault"),
 }
 """The problem responses every resource route can give, for the OpenAPI document."""
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem_response("No API key, or one that is unknown or revoked"),
+    403: _problem_response("The API key's role may not do this"),
+}
+"""The problem responses of every route that needs an API key."""
 
 _CATALOG_STATUS: dict[type[CatalogError], tuple[int, str, str]] = {
     NotFound: (404, "not-found", "Not found"),
@@ -110,7 +117,9 @@ async def _on_catalog(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    response = problem(request, status=exc.status_code, title=str(exc.detail))
+    title = HTTPStatus(exc.status_code).phrase
+    detail = str(exc.detail) if str(exc.detail) != title else None
+    response = problem(request, status=exc.status_code, title=title, detail=detail)
     if exc.headers:
         response.headers.update(exc.headers)
     return response

@@ -15,8 +15,9 @@ from typing import Annotated
 import typer
 
 from silentgw import __version__
-from silentgw.cli import config, db, demo, drivers, epc, epcis, run, simulate
+from silentgw.cli import config, db, demo, drivers, epc, epcis, keys, run, simulate
 from silentgw.cli.context import Context
+from silentgw.cli.logs import LogFormat, setup_logging
 
 __all__ = ["app", "main"]
 
@@ -29,6 +30,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(drivers.app, name="drivers")
 app.add_typer(epc.app, name="epc")
+app.add_typer(keys.app, name="keys")
 app.add_typer(epcis.app, name="epcis")
 app.add_typer(simulate.app, name="simulate")
 app.command("run")(run.run)
@@ -54,15 +56,23 @@ def _root(
             dir_okay=False,
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format", help="Log lines as JSON or text; auto: text on a terminal, JSON elsewhere (journald)."
+        ),
+    ] = LogFormat.AUTO,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """silentgw: a silent-commerce inventory gateway."""
+    if log_format is not LogFormat.AUTO:  # main() has chosen by stderr already
+        setup_logging(logging.INFO, log_format.json)
     ctx.obj = Context(config_file=config_file, environ=dict(os.environ))
 
 
 def main() -> None:
     """Run the `silentgw` console script."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.INFO)
     app()

@@ -21,8 +21,9 @@ from silentgw.cli.run import serve
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings, load_settings
 from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.store import keys
 from silentgw.gateway.store.database import connect, upgrade
-from silentgw.gateway.store.models import Item
+from silentgw.gateway.store.models import Item, Role
 from silentgw.simulator.demo_layout import demo_layout
 from silentgw.simulator.demo_store import seed_catalog
 from silentgw.simulator.player import Player, ScaledClock
@@ -110,12 +111,16 @@ def demo(
         settings = demo_settings(database.resolve(), Path(run), host=host, port=port)
         engine = connect(settings.database_url)
         added = seed_store(settings, engine)
+        with engine.begin() as conn:  # a key to try the API with; only its digest is kept, as for any key
+            _, key = keys.create(conn, role=Role.ADMIN, name="demo admin")
         base = f"http://{host}:{port}"
         readers = [d.id for d in settings.devices if d.kind == "reader"]
         typer.echo(
             f"\nsilentgw demo store '{settings.site.name}' in {database}: {added}.\n"
             f"Simulated hardware in {run}: {len(settings.devices)} serial devices on pseudo-terminals, read through\n"
             f"the real drivers; a store day plays at {speed:g}x (12 hours in {12 * 60 / speed:.0f} minutes).\n"
+            f"  admin API key {key}\n"
+            f"                (send it as 'Authorization: Bearer <key>'; in {base}/docs use Authorize)\n"
             f"  API docs      {base}/docs\n"
             f"  products      {base}/api/v1/products\n"
             f"  decode an EPC {base}/api/v1/epc/3074257BF7194E4000001A85\n"

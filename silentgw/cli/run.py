@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from silentgw.api import create_app
 from silentgw.cli.context import context
+from silentgw.cli.systemd import notify_systemd
 from silentgw.drivers.observations import SensorReading
 from silentgw.drivers.supervisor import Clock, utcnow
 from silentgw.gateway.actions import Actions, Rule
@@ -33,6 +34,7 @@ from silentgw.gateway.app import run_gateway
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import ConfigError, Settings
 from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.metrics import Metrics
 from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.pipeline import Counters, Pipeline
 from silentgw.gateway.publisher import MqttSink
@@ -42,6 +44,7 @@ from silentgw.gateway.store.database import StoreError, connect, upgrade
 from silentgw.gateway.store.orders import OrdersRule
 from silentgw.gateway.store.restock import RestockRule
 from silentgw.gateway.store.sales import SqlSales
+from silentgw.gateway.timeseries import build_recorder, report_counters
 from silentgw.gateway.webhooks import WebhookManager
 
 __all__ = ["run", "serve"]
@@ -90,8 +93,10 @@ async def serve(
     actions = Actions(engine, rules, notify=dispatcher.notify)
     dispatcher.add(actions)
     sensors = SensorRules(settings, engine)
+    recorder = build_recorder(settings, engine)  # the downsampled history in SQL, and the time-series server's feed
 
     def readings(batch: Sequence[SensorReading]) -> None:
+        recorder(batch)
         sensors(batch)
 
     pipeline = Pipeline.restore(
@@ -107,11 +112,22 @@ async def serve(
             actions.send = gateway.send
             app = create_app(settings, engine=engine, gateway=gateway, dispatcher=dispatcher)
             app.state.webhooks = webhooks
-            server = _Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
+            app.state.metrics = Metrics(engine=engine, pipeline=pipeline, gateway=gateway, dispatcher=dispatcher)
+            server = _Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None))
+            c = pipeline.counters
             tasks = [
                 asyncio.create_task(pipeline.ticking(tick), name="presence ticks"),
                 asyncio.create_task(_daily(engine, members, dispatcher, clock), name="member rules, daily"),
+                asyncio.create_task(
+                    notify_systemd(server, status=lambda: f"{c.reads} reads, {c.sales} sales, {c.alarms} alarms"),
+                    name="systemd notify",
+                ),
             ]
+            if recorder.writer is not None:
+                devices = gateway.supervisors.values()
+                counting = report_counters(recorder.writer, pipeline.counters, lambda: [s.health for s in devices],
+                                           every=settings.timeseries.counters_interval, clock=clock)  # fmt: skip
+                tasks.append(asyncio.create_task(counting, name="time-series counters"))
             tasks += [asyncio.create_task(c) for c in alongside]
             try:
                 await server.serve()
@@ -120,6 +136,7 @@ async def serve(
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
             await pipeline.close()  # what the gateway drained on stopping is still written
+            await asyncio.to_thread(recorder.close)  # after the last micro-batch (waits up to 10 s for the server)
             await dispatcher.drain(timeout=5.0)  # and delivered (and acted on), if the sinks can take it now
     finally:
         delivering.cancel()
@@ -165,6 +182,7 @@ def run(
     settings = context(ctx).settings()
     api = settings.api.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
     settings = settings.model_copy(update={"api": api})
+    logging.getLogger().setLevel(settings.log_level)
     engine = connect(settings.database_url)
     try:
         logger.info("store %s: %s", settings.site.id, prepare(settings, engine))

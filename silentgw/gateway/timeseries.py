@@ -22,12 +22,13 @@ what it held (another 4xx) is not retried and comes to the error callback at onc
 
 So the writer keeps its own bounded buffer, which is what makes an outage lose nothing up to ``max_buffered``
 points. The first retry tells it the server is away: from then on new points are held instead of handed to the
-client, and a batch the client gives up on is held too. One batch of the held points at a time is handed back to
-the client as a probe (its retries are the back-off); once a batch is written the server is back and the held
-points follow, oldest first. Points held plus points handed to the client and not yet answered never exceed
-``max_buffered``: past it the oldest held points are dropped, counted and logged. Delivery is at least once: a
-batch whose answer was lost is sent again, with the same timestamps, which a time-series database stores once
-(InfluxDB) or can be told to (VictoriaMetrics' ``-dedup.minScrapeInterval``).
+client, and a batch the client gives up on is held again, in front. One batch of the held points at a time goes
+back to the client as a probe (its retries are the back-off), the next one scheduled when the last comes back, so
+no further write is needed to find the server back; once a batch is written, the held points follow, oldest first.
+Points held plus points handed to the client and not yet answered never exceed ``max_buffered``: past it the oldest
+held points are dropped, counted (``stats.dropped``, the ``timeseries_dropped`` field) and logged. Delivery is at
+least once: a batch whose answer was lost is sent again, with the same timestamps, which a time-series database
+stores once (InfluxDB) or can be told to (VictoriaMetrics' ``-dedup.minScrapeInterval``).
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ class TimeSeriesWriter:
         self._scheduler = EventLoopScheduler(thread_factory=self._thread)
         token = settings.token.get_secret_value() if settings.token is not None else ""
         self._client = InfluxDBClient(url=settings.url, token=token, org=settings.org)
-        ms = 1000
+        ms = 1000  # influxdb-client takes milliseconds
         options = WriteOptions(
             batch_size=settings.batch_size,
             flush_interval=int(settings.flush_interval * ms),

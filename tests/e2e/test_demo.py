@@ -6,11 +6,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+
+KEY: dict[str, str] = {}
+"""The demo's admin key, as a header (set once the demo is up)."""
 
 
 def _free_port() -> int:
@@ -19,9 +23,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Demo:
+    """The running demo's output, read as it comes (so its pipe never fills)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert proc.stdout is not None
+        stream = proc.stdout
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(stream.readline, "")), daemon=True)
+        self.reader.start()
+
+    def key(self) -> str:
+        found = [line.split()[-1] for line in list(self.lines) if line.strip().startswith("admin API key")]
+        assert found, "".join(self.lines)
+        return found[0]
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running demo: its base URL."""
+    """A running demo: its base URL; the tests' HTTP client carries the admin key it printed."""
     workdir = tmp_path_factory.mktemp("demo")
     port = _free_port()
     proc = subprocess.Popen(
@@ -42,6 +62,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output = Demo(proc)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -52,31 +73,36 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            out, _ = proc.communicate()
-            pytest.fail(f"demo did not come up:\n{out}")
+            proc.wait()
+            pytest.fail("demo did not come up:\n" + "".join(output.lines))
         time.sleep(0.2)
+    KEY.update({"Authorization": f"Bearer {output.key()}"})
     yield base
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    output.reader.join(5)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    out = "".join(output.lines)
     assert proc.returncode == 0, out
     assert f"{base}/docs" in out  # it told the user what to open
 
 
 def test_the_demo_store_is_seeded(demo: str) -> None:
-    products = httpx.get(f"{demo}/api/v1/products", params={"limit": 500}).json()["items"]
+    products = httpx.get(f"{demo}/api/v1/products", headers=KEY, params={"limit": 500}).json()["items"]
     assert len(products) >= 24
     assert all(len(p["gtin"]) == 14 for p in products)
-    zones = httpx.get(f"{demo}/api/v1/zones", params={"kind": "checkout"}).json()["items"]
+    zones = httpx.get(f"{demo}/api/v1/zones", headers=KEY, params={"kind": "checkout"}).json()["items"]
     assert [z["id"] for z in zones] == ["checkout-1"]
-    readers = httpx.get(f"{demo}/api/v1/devices", params={"kind": "reader"}).json()["items"]
+    readers = httpx.get(f"{demo}/api/v1/devices", headers=KEY, params={"kind": "reader"}).json()["items"]
     assert any(r["antennas"] for r in readers)
-    members = httpx.get(f"{demo}/api/v1/members").json()["items"]
+    members = httpx.get(f"{demo}/api/v1/members", headers=KEY).json()["items"]
     assert members
     assert all(m["cards"] for m in members)
 
 
 def test_the_epc_endpoint_decodes_the_gs1_example(demo: str) -> None:
-    body = httpx.get(f"{demo}/api/v1/epc/3074257BF7194E4000001A85").json()
+    body = httpx.get(f"{demo}/api/v1/epc/3074257BF7194E4000001A85", headers=KEY).json()
     assert body["uri"] == "urn:epc:id:sgtin:0614141.812345.6789"
     assert body["gtin"] == "80614141123458"
     assert body["serial"] == "6789"
@@ -84,12 +110,12 @@ def test_the_epc_endpoint_decodes_the_gs1_example(demo: str) -> None:
 
 def test_a_product_created_over_http_is_listed(demo: str) -> None:
     new = {"gtin": "4012345000139", "sku": "HOM-100", "name": "Tea towel", "price": "4.50", "currency": "EUR"}
-    created = httpx.post(f"{demo}/api/v1/products", json=new)
+    created = httpx.post(f"{demo}/api/v1/products", headers=KEY, json=new)
     assert created.status_code == 201, created.text
     assert created.json()["gtin"] == "04012345000139"
-    found = httpx.get(f"{demo}/api/v1/products", params={"q": "tea towel"}).json()["items"]
+    found = httpx.get(f"{demo}/api/v1/products", headers=KEY, params={"q": "tea towel"}).json()["items"]
     assert [p["sku"] for p in found] == ["HOM-100"]
-    again = httpx.post(f"{demo}/api/v1/products", json=new)
+    again = httpx.post(f"{demo}/api/v1/products", headers=KEY, json=new)
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
 
@@ -97,8 +123,8 @@ def test_a_product_created_over_http_is_listed(demo: str) -> None:
 def test_the_simulated_store_day_reaches_the_gateway_through_its_drivers(demo: str) -> None:
     deadline = time.monotonic() + 30
     while True:
-        shelf = httpx.get(f"{demo}/api/v1/devices/reader-floor-a1/health").json()
-        fridge = httpx.get(f"{demo}/api/v1/devices/fridge-1/health").json()
+        shelf = httpx.get(f"{demo}/api/v1/devices/reader-floor-a1/health", headers=KEY).json()
+        fridge = httpx.get(f"{demo}/api/v1/devices/fridge-1/health", headers=KEY).json()
         if shelf["observations"] > 100 and fridge["observations"] > 0:
             break
         assert time.monotonic() < deadline, (shelf, fridge)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import uuid
@@ -109,8 +110,15 @@ class Run:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
         self.log = b""
+        self.headers: dict[str, str] = {}
 
     async def start(self) -> None:
+        if not self.headers:  # an operator's first step: an admin key (`silentgw keys create` prints it last)
+            made = subprocess.run(
+                [sys.executable, "-m", "silentgw", "--config", str(self.config), "keys", "create", "--role", "admin"],
+                capture_output=True, text=True, check=True, cwd=self.tmp_path,
+            )  # fmt: skip
+            self.headers["Authorization"] = f"Bearer {made.stdout.strip().splitlines()[-1]}"
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "silentgw", "--config", str(self.config), "run",
             cwd=self.tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -181,7 +189,7 @@ async def test_run_reads_a_reader_into_stock_serves_the_api_and_stops_cleanly(tm
     async with reader_line(tmp_path) as (reader, polled):
         try:
             await run.start()
-            async with httpx.AsyncClient(base_url=run.base, timeout=5) as client:
+            async with httpx.AsyncClient(base_url=run.base, timeout=5, headers=run.headers) as client:
                 assert (await client.post("/api/v1/products", json=PRODUCT)).status_code == 201
                 await asyncio.wait_for(polled.wait(), 10)
                 live: list[dict[str, object]] = []
@@ -224,7 +232,7 @@ async def test_a_gateway_killed_mid_burst_loses_no_event_and_doubles_no_movement
     async with reader_line(tmp_path) as (reader, polled):
         try:
             await run.start()
-            async with httpx.AsyncClient(base_url=run.base, timeout=5) as client:
+            async with httpx.AsyncClient(base_url=run.base, timeout=5, headers=run.headers) as client:
                 assert (await client.post("/api/v1/products", json=PRODUCT)).status_code == 201
             await asyncio.wait_for(polled.wait(), 10)
             # A burst: every tag read six times. The gateway is killed in the third round, while the first half of
@@ -240,7 +248,7 @@ async def test_a_gateway_killed_mid_burst_loses_no_event_and_doubles_no_movement
                     if n % 50 == 0:
                         await asyncio.sleep(0.05)
                 await asyncio.sleep(0.3)
-            async with httpx.AsyncClient(base_url=run.base, timeout=5) as client:
+            async with httpx.AsyncClient(base_url=run.base, timeout=5, headers=run.headers) as client:
                 for _ in range(100):
                     page = (await client.get("/api/v1/events", params={"limit": 500})).json()
                     stored = {e["id"] for e in page["items"]}

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import ColumnElement
 
+from silentgw.api.auth import allow
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import Gtin, PageOut
 from silentgw.gateway.catalog import Catalog, Conflict, InvalidValue, NotFound, UnknownReference
 from silentgw.gateway.store import orders
-from silentgw.gateway.store.models import Order, OrderState
+from silentgw.gateway.store.models import Order, OrderState, Role
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -118,6 +119,7 @@ def _now() -> dt.datetime:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Place an order")
+@allow(Role.INTEGRATOR)
 def create_order(body: OrderIn, catalog: CatalogDep, request: Request, response: Response) -> OrderOut:
     """Take the order and allocate what is in stock (201), or return the order of a known reference (200)."""
     lines = [orders.OrderLineIn(quantity=ln.quantity, gtin=ln.gtin, sku=ln.sku) for ln in body.lines]
@@ -160,6 +162,7 @@ def pick_list(order_id: str, catalog: CatalogDep) -> list[PickOut]:
 
 
 @router.post("/{order_id}/verify", summary="Close the packing check of an order")
+@allow(Role.OPERATOR, Role.INTEGRATOR)
 def verify(
     order_id: str, catalog: CatalogDep, station: Annotated[str | None, Query(max_length=64)] = None
 ) -> VerifyOut:
@@ -172,6 +175,7 @@ def verify(
 
 
 @router.post("/{order_id}/cancel", summary="Cancel an order")
+@allow(Role.INTEGRATOR)
 def cancel(order_id: str, catalog: CatalogDep) -> OrderOut:
     """Cancel and release its items; 409 once shipped or cancelled."""
     try:

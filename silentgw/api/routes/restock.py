@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, select
 
+from silentgw.api.auth import allow
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import Gtin, PageOut, Slug
 from silentgw.gateway.catalog import Catalog, Conflict, NotFound
 from silentgw.gateway.restock import OPEN
-from silentgw.gateway.store.models import Location, Product, ReorderRule, RestockRequest, RestockState
+from silentgw.gateway.store.models import Location, Product, ReorderRule, RestockRequest, RestockState, Role
 from silentgw.gateway.store.restock import StepRefused, take_step
 
 router = APIRouter(prefix="/restock", tags=["restock"])
@@ -158,18 +159,21 @@ def _step(catalog: Catalog, request_id: str, step: str) -> RequestOut:
 
 
 @router.post("/requests/{request_id}/approve", summary="Approve a proposed restock request")
+@allow(Role.OPERATOR)
 def approve(request_id: str, catalog: CatalogDep) -> RequestOut:
     """Approve; 409 unless the request is proposed."""
     return _step(catalog, request_id, "approve")
 
 
 @router.post("/requests/{request_id}/order", summary="Mark a restock request ordered from the supplier")
+@allow(Role.OPERATOR)
 def order(request_id: str, catalog: CatalogDep) -> RequestOut:
     """Order; 409 unless the request is proposed or approved."""
     return _step(catalog, request_id, "order")
 
 
 @router.post("/requests/{request_id}/cancel", summary="Cancel a restock request")
+@allow(Role.OPERATOR)
 def cancel(request_id: str, catalog: CatalogDep) -> RequestOut:
     """Cancel; 409 once the request is received or cancelled."""
     return _step(catalog, request_id, "cancel")

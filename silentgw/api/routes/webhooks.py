@@ -23,12 +23,13 @@ from pydantic import (
 )
 from sqlalchemy import Connection
 
+from silentgw.api.auth import allow
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import PageOut
 from silentgw.gateway import webhooks
 from silentgw.gateway.catalog import NotFound
 from silentgw.gateway.store import webhooks as store
-from silentgw.gateway.store.models import WebhookState, WebhookSubscription
+from silentgw.gateway.store.models import Role, WebhookState, WebhookSubscription
 from silentgw.gateway.store.webhooks import Subscription
 from silentgw.gateway.webhooks import WebhookManager
 
@@ -151,6 +152,7 @@ def _not_found(subscription_id: str) -> NotFound:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Subscribe to events")
+@allow(Role.INTEGRATOR)
 async def create_webhook(body: SubscriptionIn, manager: ManagerDep, request: Request, response: Response) -> CreatedOut:
     """Send events of ``types`` from now on to ``url``, signed with ``secret`` (generated when omitted; the answer
     shows it, nothing later does)."""
@@ -163,6 +165,7 @@ async def create_webhook(body: SubscriptionIn, manager: ManagerDep, request: Req
 
 
 @router.get("", summary="List webhook subscriptions")
+@allow(Role.INTEGRATOR)
 def list_webhooks(
     catalog: CatalogDep,
     cursor: CursorDep = None,
@@ -182,6 +185,7 @@ def _read(conn: Connection, subscription: Subscription) -> SubscriptionOut:
 
 
 @router.get("/{subscription_id}", summary="Get a webhook subscription")
+@allow(Role.INTEGRATOR)
 def get_webhook(subscription_id: SubscriptionId, catalog: CatalogDep) -> SubscriptionOut:
     """A subscription, its delivery state and backlog."""
     conn = catalog.session.connection()
@@ -192,6 +196,7 @@ def get_webhook(subscription_id: SubscriptionId, catalog: CatalogDep) -> Subscri
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a webhook subscription")
+@allow(Role.INTEGRATOR)
 async def delete_webhook(subscription_id: SubscriptionId, manager: ManagerDep) -> None:
     """Stop sending to a subscription and forget it."""
     if not await manager.delete(subscription_id):
@@ -199,6 +204,7 @@ async def delete_webhook(subscription_id: SubscriptionId, manager: ManagerDep) -
 
 
 @router.post("/{subscription_id}/resume", summary="Resume a parked webhook subscription")
+@allow(Role.INTEGRATOR)
 async def resume_webhook(subscription_id: SubscriptionId, manager: ManagerDep) -> SubscriptionOut:
     """Send again, from where it stopped, to a subscription that was parked after too many failures."""
     subscription = await manager.resume(subscription_id)
@@ -208,6 +214,7 @@ async def resume_webhook(subscription_id: SubscriptionId, manager: ManagerDep) -
 
 
 @router.post("/{subscription_id}/replay", summary="Deliver events again")
+@allow(Role.INTEGRATOR)
 async def replay_webhook(subscription_id: SubscriptionId, body: ReplayIn, manager: ManagerDep) -> SubscriptionOut:
     """Deliver again every event after ``after_seq``, or from the first at or after ``since``, and resume.
 

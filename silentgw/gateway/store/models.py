@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Allocation",
     "Antenna",
+    "ApiKey",
     "Base",
     "CardKind",
     "CountOutcome",
@@ -57,6 +58,7 @@ __all__ = [
     "ReorderRule",
     "RestockRequest",
     "RestockState",
+    "Role",
     "Sale",
     "SaleLine",
     "SensorHistory",
@@ -634,3 +636,29 @@ class Allocation(Base):
     """False once released (the order cancelled): the item may be allocated again."""
 
     __table_args__ = (Index("ix_allocations_item_key", "item_key"),)
+
+
+class Role(enum.StrEnum):
+    """What an API key may do. Every role reads; each of the others may also do its own kind of change."""
+
+    STAFF = "staff"
+    """Read: stock, items, orders, members, devices, events."""
+    OPERATOR = "operator"
+    """And act in the store: approve and order restock, run cycle counts, send device commands."""
+    INTEGRATOR = "integrator"
+    """And integrate: place and cancel orders, subscribe webhooks, follow events."""
+    ADMIN = "admin"
+    """And everything: the catalog, the layout, devices, API keys."""
+
+
+class ApiKey(Base):
+    """An API key: its public id, a SHA-256 of the whole key (the key itself is never stored), its role."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(_enum(Role, "api_role"))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()

@@ -1,4 +1,4 @@
-"""An API client on a migrated database, on each backend, with the app's lifespan running."""
+"""An API client on a migrated database, on each backend, with the app's lifespan running and an admin's key."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from sqlalchemy import Engine
 
 from silentgw.api import create_app
 from silentgw.gateway.config import Settings
+from tests.keys import bearer
 
 
 @pytest.fixture
 def client(engine: Engine, database_url: str) -> Iterator[TestClient]:
     """A client of the API on a fresh, migrated database; the engine stays the caller's."""
     app = create_app(Settings(database_url=database_url), engine=engine)
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=bearer(engine)) as test_client:
         yield test_client

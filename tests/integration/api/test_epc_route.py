@@ -11,11 +11,14 @@ from sqlalchemy import Engine
 from silentgw.api import create_app
 from silentgw.gateway.config import Settings
 from silentgw.gateway.identity import encode_sgtin
+from tests.keys import bearer
 
 
 @pytest.fixture
 def api(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=str(engine.url)), engine=engine)) as client:
+    with TestClient(
+        create_app(Settings(database_url=str(engine.url)), engine=engine), headers=bearer(engine)
+    ) as client:
         yield client
 
 

@@ -19,6 +19,7 @@ from silentgw.gateway.events import Event, event_id, item_event, stock_changed
 from silentgw.gateway.identity import encode_sgtin
 from silentgw.gateway.store import outbox
 from tests.epcis_schema import assert_valid
+from tests.keys import bearer
 
 T0 = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
 GTIN = "80614141123458"
@@ -71,7 +72,7 @@ def api(engine: Engine) -> Iterator[TestClient]:
     )  # fmt: skip
     with engine.begin() as conn:
         assert outbox.append(conn, EVENTS) == len(EVENTS)
-    with TestClient(create_app(settings, engine=engine)) as client:
+    with TestClient(create_app(settings, engine=engine), headers=bearer(engine)) as client:
         product = {"gtin": GTIN, "sku": "S-1", "name": "Gadget", "price": "1.00", "currency": "EUR",
                    "company_prefix": "0614141"}  # fmt: skip
         assert client.post("/api/v1/products", json=product).status_code == 201  # the prefix SGLN URNs need

@@ -25,6 +25,7 @@ from silentgw.gateway.store.models import Event
 from silentgw.gateway.store.orders import OrdersRule
 from silentgw.gateway.transitions import Arrived, Passed
 from silentgw.simulator.demo_store import DEMO_PRODUCTS, DemoProduct
+from tests.keys import bearer
 
 pytestmark = pytest.mark.anyio
 
@@ -69,7 +70,8 @@ async def test_an_order_is_allocated_picked_checked_at_packing_and_shipped(
     def kinds() -> list[str]:
         return [t.removeprefix("silentgw.order.") for t, _ in order_events(store)]
 
-    api = TestClient(create_app(settings.model_copy(update={"database_url": database_url}), engine=store))
+    api = TestClient(create_app(settings.model_copy(update={"database_url": database_url}), engine=store),
+                     headers=bearer(store))  # fmt: skip
     try:
         with api:
             body = {"reference": "PO-1", "ship_to": SHIP_TO,

@@ -21,6 +21,7 @@ from silentgw.gateway.store.models import Event
 from silentgw.gateway.store.restock import RestockRule
 from silentgw.gateway.transitions import Arrived, Departed, Transition
 from silentgw.simulator.demo_store import DEMO_PRODUCTS
+from tests.keys import bearer
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +63,8 @@ async def test_a_shortfall_raises_one_request_that_staff_approve_and_a_delivery_
     actions = Actions(store, [RestockRule()])
     dispatcher = Dispatcher(store, [actions], poll=0.05)
     runner = asyncio.create_task(dispatcher.run())
-    api = TestClient(create_app(settings.model_copy(update={"database_url": database_url}), engine=store))
+    api = TestClient(create_app(settings.model_copy(update={"database_url": database_url}), engine=store),
+                     headers=bearer(store))  # fmt: skip
     try:
         with api:
             rule = {"minimum": 2, "maximum": 10, "multiple": 6, "lead_time_days": 2}

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from silentgw.api import create_app
 from silentgw.gateway.config import Settings
+from tests.keys import bearer
 
 T = TypeVar("T")
 
@@ -136,5 +137,5 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 def client(engine: Engine, database_url: str) -> Iterator[TestClient]:
     """A client of the API on the test's migrated database (the engine stays the caller's)."""
     app = create_app(Settings(database_url=database_url), engine=engine)
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=bearer(engine)) as test_client:
         yield test_client

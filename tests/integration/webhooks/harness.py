@@ -26,7 +26,9 @@ from silentgw.gateway.config import Settings
 from silentgw.gateway.events import Event
 from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.store import outbox
+from silentgw.gateway.store.models import Role
 from silentgw.gateway.webhooks import SIGNATURE_HEADER, DeliveryPolicy, WebhookManager, verify
+from tests.keys import bearer
 
 SOURCE = "urn:silentgw:test-store"
 SECRET = "test-secret-0123456789abcdef"
@@ -173,8 +175,12 @@ async def running(
     """The API over HTTP on ``engine``; with ``deliver``, the gateway's side too: a dispatcher whose webhook sinks a
     started manager keeps (the subscriptions in the table loaded first, as at a gateway's start)."""
     app = create_app(Settings(database_url=database_url), engine=engine)
+    key = bearer(engine, Role.INTEGRATOR)
     if not deliver:
-        async with serving(app) as base, httpx.AsyncClient(base_url=f"{base}/api/v1") as api:
+        async with (
+            serving(app) as base,
+            httpx.AsyncClient(base_url=f"{base}/api/v1", headers=key) as api,
+        ):
             yield Gateway(api, engine, None)
         return
     dispatcher = Dispatcher(engine, poll=0.05, backoff_cap=0.05)
@@ -184,7 +190,10 @@ async def running(
         app.state.dispatcher = dispatcher
         app.state.webhooks = manager
         try:
-            async with serving(app) as base, httpx.AsyncClient(base_url=f"{base}/api/v1") as api:
+            async with (
+                serving(app) as base,
+                httpx.AsyncClient(base_url=f"{base}/api/v1", headers=key) as api,
+            ):
                 yield Gateway(api, engine, dispatcher)
         finally:
             pumps.cancel()

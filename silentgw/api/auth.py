@@ -1,0 +1,122 @@
+"""Access: every API route needs a key, and the key's role must be one the route allows.
+
+A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Without one, or with one that is unknown or
+revoked, the answer is 401 (with ``WWW-Authenticate``); with a key whose role the route does not allow, 403. Both
+are problem+json.
+
+Routes declare their roles with :func:`allow`; a route that declares none is readable by every role when it only
+reads (GET) and is for admins otherwise, so a new write route is closed until someone opens it on purpose. Admins
+may do everything. The roles each route allows are in the OpenAPI document (``x-roles``), next to the security
+schemes a client generator needs.
+
+A key's check is one indexed query; a verified key is remembered for :data:`REMEMBER` seconds, so a busy client
+does not cost a query per request. Revoking a key through this API forgets it at once; a key revoked elsewhere
+(the command line, another process) stops working within that time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from silentgw.gateway.store import keys
+from silentgw.gateway.store.database import StoreUnavailable
+from silentgw.gateway.store.models import Role
+
+__all__ = ["EVERYONE", "REMEMBER", "KeyCache", "allow", "authorize", "roles_of"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EVERYONE = frozenset(Role)
+REMEMBER = 10.0
+"""Seconds a verified key is remembered."""
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer sgw_...`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key in a header of its own")
+
+
+def allow(*roles: Role) -> Callable[[F], F]:
+    """Declare the roles (besides admin) a route allows."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.roles = frozenset(roles) | {Role.ADMIN}  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def roles_of(route: APIRoute) -> frozenset[Role]:
+    """The roles ``route`` allows: declared, or every role for reading and admins for changing."""
+    declared: frozenset[Role] | None = getattr(route.endpoint, "roles", None)
+    if declared is not None:
+        return declared
+    return EVERYONE if (route.methods or set()) <= {"GET", "HEAD"} else frozenset({Role.ADMIN})
+
+
+class KeyCache:
+    """Keys recently verified, by digest: their role and until when it is trusted without a query."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._known: dict[str, tuple[Role, float]] = {}
+
+    def role(self, key: str) -> Role | None:
+        """The role of ``key`` (None: no such key, or revoked)."""
+        digest = keys.digest(key)
+        now = time.monotonic()
+        known = self._known.get(digest)
+        if known is not None and known[1] > now:
+            return known[0]
+        try:
+            with self.engine.connect() as conn:
+                role = keys.check(conn, key)
+        except OperationalError as exc:
+            raise StoreUnavailable(str(exc.orig)) from exc
+        if role is None:
+            self._known.pop(digest, None)
+            return None
+        if len(self._known) > 10_000:
+            self._known.clear()  # a flood of distinct keys must not grow this without bound
+        self._known[digest] = (role, now + REMEMBER)
+        return role
+
+    def forget(self) -> None:
+        """Forget every key (after a revocation)."""
+        self._known.clear()
+
+
+def authorize(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> Role:
+    """The role of the request's key; 401 without a valid key, 403 when the route does not allow that role."""
+    key = bearer.credentials if bearer is not None else header
+    challenge = {"WWW-Authenticate": 'Bearer realm="silentgw"'}
+    if not key:
+        raise HTTPException(401, "An API key is needed (Authorization: Bearer <key>, or X-API-Key)", challenge)
+    cache: KeyCache = request.app.state.keys
+    role = cache.role(key)
+    if role is None:
+        raise HTTPException(401, "This API key is not valid (unknown or revoked)", challenge)
+    route = request.scope.get("route")
+    allowed = roles_of(route) if isinstance(route, APIRoute) else frozenset({Role.ADMIN})
+    if role not in allowed:
+        needed = ", ".join(sorted(allowed))
+        raise HTTPException(403, f"A {role} key may not do this (it needs one of: {needed})")
+    request.state.role = role
+    return role
+
+
+def document(routes: Iterable[Any]) -> None:
+    """Put each route's roles in its OpenAPI operation (``x-roles``)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": sorted(roles_of(route))}
