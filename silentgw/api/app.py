@@ -30,6 +30,7 @@ from silentgw.api.routes import (
     products,
     restock,
     sensors,
+    stock,
     webhooks,
     zones,
 )
@@ -44,7 +45,7 @@ API_PREFIX = "/api/v1"
 
 ROUTERS = (
     products, locations, zones, devices, device_health, members, epc, events, restock, orders, webhooks, sensors,
-    keys,
+    keys, stock,
 )  # fmt: skip
 """The route modules served under :data:`API_PREFIX` (health and EPCIS are served at the root)."""
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Self
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from sqlalchemy import select
 
-from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
+from silentgw.api.deps import CatalogDep, CursorDep, LimitDep, SettingsDep
 from silentgw.api.schemas import PageOut
 from silentgw.gateway.catalog import Catalog, Conflict, NotFound
-from silentgw.gateway.store.models import CardKind, Member, MemberCard
+from silentgw.gateway.store.models import CardKind, Member, MemberCard, Sale, SaleLine
+from silentgw.gateway.store.sales import SqlSales
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -184,3 +187,66 @@ def update_member(number: str, body: MemberPatch, catalog: CatalogDep) -> Member
 def delete_member(number: str, catalog: CatalogDep) -> None:
     """Remove a member and their cards."""
     catalog.delete(_by_number(catalog, number))
+
+
+class ValueOut(BaseModel):
+    """What a member is worth to the programme: figures, their 1-5 scores against all members, segment, points."""
+
+    number: str
+    purchases: int
+    monetary: Decimal
+    largest: Decimal
+    first_purchase: dt.date | None
+    last_purchase: dt.date | None
+    recency_days: int | None
+    rfm: dict[str, int]
+    segment: str
+    points: int
+
+
+class PurchaseOut(BaseModel):
+    """One of a member's sales."""
+
+    sale: str
+    checkout: str
+    time: dt.datetime
+    total: Decimal
+    currency: str
+    points: int
+    items: list[str]
+
+
+@router.get("/{number}/value", summary="A member's RFM figures, scores, segment and points")
+def member_value(number: str, catalog: CatalogDep, settings: SettingsDep) -> ValueOut:
+    """Scored against every member today (the site's time zone); the segment rules are in the docs."""
+    _by_number(catalog, number)
+    sales = SqlSales(catalog.session.get_bind(), timezone=settings.site.timezone)  # type: ignore[arg-type]
+    today = dt.datetime.now(ZoneInfo(settings.site.timezone)).date()
+    v = sales.value(number, today)
+    f = v.figures
+    return ValueOut(
+        number=number, purchases=f.frequency, monetary=f.monetary, largest=f.largest, first_purchase=f.first,
+        last_purchase=f.last, recency_days=None if f.last is None else (today - f.last).days,
+        rfm={"recency": v.rfm.recency, "frequency": v.rfm.frequency, "monetary": v.rfm.monetary},
+        segment=str(v.segment), points=v.points,
+    )  # fmt: skip
+
+
+@router.get("/{number}/purchases", summary="A member's purchases")
+def member_purchases(number: str, catalog: CatalogDep) -> list[PurchaseOut]:
+    """The member's sales, newest first, with the items of each."""
+    member = _by_number(catalog, number)
+    s, ln = Sale.__table__.c, SaleLine.__table__.c
+    rows = catalog.session.execute(
+        select(s.id, s.checkout, s.closed_at, s.total, s.currency, s.points_awarded)
+        .where(s.member_id == member.id).order_by(s.closed_at.desc())
+    ).all()  # fmt: skip
+    lines: dict[str, list[str]] = {}
+    for sale, key in catalog.session.execute(
+        select(ln.sale_id, ln.item_key).where(ln.sale_id.in_([r[0] for r in rows]))
+    ):
+        lines.setdefault(sale, []).append(key)
+    return [
+        PurchaseOut(sale=i, checkout=c, time=t, total=tot, currency=cur, points=pts, items=sorted(lines.get(i, [])))
+        for i, c, t, tot, cur, pts in rows
+    ]

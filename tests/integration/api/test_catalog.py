@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from silentgw.api import create_app
 from silentgw.api.app import ROUTERS
-from silentgw.api.routes import epcis, health
+from silentgw.api.routes import epcis, health, metrics
 from silentgw.gateway.config import Settings
 
 API = "/api/v1"
@@ -722,7 +722,7 @@ def test_the_openapi_document_describes_every_route_and_every_error(client: Test
     assert document["openapi"].startswith("3.1.")
     assert {"title", "version"} <= document["info"].keys()
 
-    routers = [(API, r.router) for r in ROUTERS] + [("", health.router), ("", epcis.router)]
+    routers = [(API, r.router) for r in ROUTERS] + [("", health.router), ("", epcis.router), ("", metrics.router)]
     routes = {
         (prefix + route.path.replace(":path}", "}"), method.lower())  # a path converter is not in the document
         for prefix, router in routers
