@@ -14,7 +14,8 @@ from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.sales import SqlSales
 from silentgw.gateway.transitions import Arrived
 from silentgw.simulator.demo_store import DEMO_MEMBERS, DEMO_PRODUCTS
-from tests.integration.api.test_stock import at, stocked, tag
+from tests.integration.api.test_stock import stocked
+from tests.tags import at, tag
 
 TEE = DEMO_PRODUCTS[14]
 

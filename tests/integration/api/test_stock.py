@@ -11,23 +11,14 @@ from sqlalchemy.orm import Session
 
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings, load_settings
-from silentgw.gateway.identity import encode_sgtin
 from silentgw.gateway.layout import apply_layout
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.transitions import Arrived, Moved, Passed
-from silentgw.simulator.demo_store import DEMO_PRODUCTS, DemoProduct, seed_catalog
+from silentgw.simulator.demo_store import DEMO_PRODUCTS, seed_catalog
 from tests.integration.pipeline.conftest import EXAMPLE
+from tests.tags import at, tag
 
 MILK, TEE = DEMO_PRODUCTS[0], DEMO_PRODUCTS[14]
-T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
-
-
-def tag(product: DemoProduct, serial: int) -> str:
-    return encode_sgtin(gtin=product.gtin, serial=str(serial), company_prefix_length=len(product.company_prefix))
-
-
-def at(minutes: float) -> dt.datetime:
-    return T0 + dt.timedelta(minutes=minutes)
 
 
 def stocked(engine: Engine) -> Settings:

@@ -5,7 +5,6 @@ not silent passes), and shipped when its items are read leaving through the dock
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -17,29 +16,20 @@ from silentgw.api import create_app
 from silentgw.gateway import events
 from silentgw.gateway.actions import Actions
 from silentgw.gateway.config import Settings
-from silentgw.gateway.identity import encode_sgtin
 from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.store import outbox
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.models import Event
 from silentgw.gateway.store.orders import OrdersRule
 from silentgw.gateway.transitions import Arrived, Passed
-from silentgw.simulator.demo_store import DEMO_PRODUCTS, DemoProduct
+from silentgw.simulator.demo_store import DEMO_PRODUCTS
 from tests.keys import bearer
+from tests.tags import at, tag
 
 pytestmark = pytest.mark.anyio
 
 MILK, SWEATER = DEMO_PRODUCTS[0], DEMO_PRODUCTS[12]
-T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 SHIP_TO = {"name": "Ada Shop", "street": "1 Main St", "city": "Utrecht", "postal_code": "3511", "country": "NL"}
-
-
-def tag(product: DemoProduct, serial: int) -> str:
-    return encode_sgtin(gtin=product.gtin, serial=str(serial), company_prefix_length=len(product.company_prefix))
-
-
-def at(minutes: float) -> dt.datetime:
-    return T0 + dt.timedelta(minutes=minutes)
 
 
 def order_events(engine: Engine) -> list[tuple[str, dict[str, Any]]]:

@@ -21,28 +21,20 @@ from silentgw.gateway.actions import Actions
 from silentgw.gateway.app import run_gateway
 from silentgw.gateway.config import Settings
 from silentgw.gateway.events import StoredEvent
-from silentgw.gateway.identity import Epc, decode, encode_sgtin
+from silentgw.gateway.identity import Epc, decode
 from silentgw.gateway.rules import DisplayRule, EventCommandRule, MemberRules, SensorRules
 from silentgw.gateway.store import orders, outbox
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.models import Event, Item, Member
 from silentgw.gateway.store.sales import SqlSales
 from silentgw.gateway.transitions import Arrived
-from silentgw.simulator.demo_store import DEMO_MEMBERS, DEMO_PRODUCTS, DemoProduct
+from silentgw.simulator.demo_store import DEMO_MEMBERS, DEMO_PRODUCTS
 from tests.mqtt_broker import broker_up
+from tests.tags import at, tag
 
 pytestmark = pytest.mark.anyio
 
 MILK, TEE = DEMO_PRODUCTS[0], DEMO_PRODUCTS[14]
-T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
-
-
-def tag(product: DemoProduct, serial: int) -> str:
-    return encode_sgtin(gtin=product.gtin, serial=str(serial), company_prefix_length=len(product.company_prefix))
-
-
-def at(minutes: float) -> dt.datetime:
-    return T0 + dt.timedelta(minutes=minutes)
 
 
 def stored(engine: Engine, prefix: str) -> list[StoredEvent]:
