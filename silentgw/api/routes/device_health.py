@@ -1,15 +1,23 @@
-"""Device health: what the gateway's supervisors know of each device it runs (state, counters, recent bad input)."""
+"""Device health, what the gateway's supervisors know of each device it runs (state, counters, recent bad input),
+and commands sent to devices (a shelf display's text, a lock, a reader's start, stop and power)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from silentgw.api.auth import allow
 from silentgw.api.problems import problem
+from silentgw.drivers.base import CommandRefused, DeviceUnavailable
+from silentgw.drivers.commands import Command, DisplayText, Lock, SetPower, StartReading, StopReading, Unlock
 from silentgw.gateway.app import Gateway
+from silentgw.gateway.catalog import Conflict, InvalidValue, NotFound
+from silentgw.gateway.store.models import Role
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -66,3 +74,62 @@ def device_health(device_id: str, request: Request) -> HealthOut | JSONResponse:
         last_error=health.last_error,
         recent_rejects=rejects,
     )
+
+
+class CommandIn(BaseModel):
+    """A command to a device: a display's text (and price), lock or unlock, a reader's start, stop or power."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: Literal["display", "lock", "unlock", "start", "stop", "power"]
+    text: Annotated[str, StringConstraints(max_length=200)] | None = None
+    price: Decimal | None = Field(default=None, ge=0)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    seconds: float | None = Field(default=None, gt=0, le=3600, description="unlock: for how long")
+    dbm: float | None = Field(default=None, ge=0, le=33, description="power: the reader's transmit power")
+
+    def to_command(self) -> Command:
+        if self.command == "display":
+            if self.text is None:
+                raise InvalidValue("a display command needs its text", field="text")
+            return DisplayText(self.text, price=self.price, currency=self.currency)
+        if self.command == "power":
+            if self.dbm is None:
+                raise InvalidValue("a power command needs dbm", field="dbm")
+            return SetPower(self.dbm)
+        simple: dict[str, Command] = {"lock": Lock(), "unlock": Unlock(seconds=self.seconds), "start": StartReading(),
+                                      "stop": StopReading()}  # fmt: skip
+        return simple[self.command]
+
+
+class SentOut(BaseModel):
+    """A command handed to the device's driver."""
+
+    device: str
+    command: str
+    sent: bool = True
+
+
+@router.post(
+    "/{device_id}/commands",
+    status_code=202,
+    response_model=SentOut,
+    summary="Send a command to a device",
+    responses={503: {"description": "The gateway is not running in this process, or the device is away"}},
+)
+@allow(Role.OPERATOR)
+async def send_command(device_id: str, body: CommandIn, request: Request) -> SentOut | JSONResponse:
+    """Hand the command to the device's driver (202); 409 if the device does not take it, 503 if it is away."""
+    gateway: Gateway | None = request.app.state.gateway
+    if gateway is None:
+        return problem(request, status=503, title="The gateway is not running in this process", slug="no-gateway")
+    command = body.to_command()
+    if device_id not in gateway.drivers:
+        raise NotFound(f"device {device_id!r} is not run by this gateway")
+    try:
+        await gateway.send(device_id, command)
+    except CommandRefused as exc:
+        raise Conflict(str(exc), field="command") from exc
+    except DeviceUnavailable as exc:
+        return problem(request, status=503, title="The device is away", slug="device-unavailable", detail=str(exc))
+    return SentOut(device=device_id, command=body.command)
