@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,60 +22,14 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, text
 
-from silentgw.gateway.identity import encode_sgtin
 from silentgw.simulator.pty import PtyDevice
 from silentgw.simulator.serial_devices import m100_notice
+from tests.integration.ops.gateway_process import GTIN, free_port, settings_file, tag
 from tests.mqtt_broker import broker_up
 
 pytestmark = pytest.mark.anyio
 
-GTIN = "00614141123452"
 PRODUCT = {"gtin": GTIN, "sku": "W-1", "name": "Widget", "price": "2.50", "currency": "EUR"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def settings_file(tmp_path: Path, port: int, site: str) -> Path:
-    config = tmp_path / "silentgw.toml"
-    config.write_text(f"""
-database_url = "sqlite:///{tmp_path / "store.db"}"
-
-[site]
-id = "{site}"
-name = "Test store"
-
-[api]
-port = {port}
-
-[[locations]]
-id = "store"
-name = "Store"
-kind = "site"
-
-[[locations]]
-id = "aisle-1"
-name = "Aisle 1"
-parent = "store"
-
-[[zones]]
-id = "shelf-1a"
-name = "Shelf 1A"
-kind = "shelf"
-location = "aisle-1"
-
-[[devices]]
-id = "reader-1"
-name = "Shelf reader"
-kind = "reader"
-location = "aisle-1"
-driver = {{ kind = "uhf-m100", url = "{tmp_path / "ttyUSB0"}" }}
-antennas = [{{ port = 1, zone = "shelf-1a" }}]
-""")
-    return config
 
 
 class Events:
@@ -106,7 +59,7 @@ class Run:
     def __init__(self, tmp_path: Path, site: str) -> None:
         self.tmp_path = tmp_path
         self.port = free_port()
-        self.config = settings_file(tmp_path, self.port, site)
+        self.config = settings_file(tmp_path, self.port, site=site, events=True)
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
         self.log = b""
@@ -166,10 +119,6 @@ def rows(tmp_path: Path, query: str) -> list[tuple[object, ...]]:
         found = [tuple(r) for r in conn.execute(text(query))]
     engine.dispose()
     return found
-
-
-def tag(n: int) -> str:
-    return encode_sgtin(gtin=GTIN, serial=str(n), company_prefix_length=7)
 
 
 async def read_stream(client: httpx.AsyncClient, want: int, got: list[dict[str, object]]) -> None:

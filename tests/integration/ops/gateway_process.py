@@ -25,38 +25,44 @@ def tag(n: int) -> str:
     return encode_sgtin(gtin=GTIN, serial=str(n), company_prefix_length=7)
 
 
-def settings_file(directory: Path, port: int) -> Path:
-    """A one-shelf store whose reader is the pseudo-terminal linked at ``directory/ttyUSB0``; no MQTT."""
+def settings_file(directory: Path, port: int, *, site: str = "ops-test", events: bool = False) -> Path:
+    """A one-shelf store whose reader is the pseudo-terminal linked at ``directory/ttyUSB0``; with ``events``, its
+    events go to the MQTT broker on 127.0.0.1:1883."""
     config = directory / "silentgw.toml"
     config.write_text(f"""
 database_url = "sqlite:///{directory / "store.db"}"
 
 [site]
-id = "ops-test"
-name = "Ops test store"
+id = "{site}"
+name = "Test store"
 
 [api]
 port = {port}
 
 [mqtt]
-events = false
+events = {str(events).lower()}
 
 [[locations]]
 id = "store"
 name = "Store"
 kind = "site"
 
+[[locations]]
+id = "aisle-1"
+name = "Aisle 1"
+parent = "store"
+
 [[zones]]
 id = "shelf-1a"
 name = "Shelf 1A"
 kind = "shelf"
-location = "store"
+location = "aisle-1"
 
 [[devices]]
 id = "reader-1"
 name = "Shelf reader"
 kind = "reader"
-location = "store"
+location = "aisle-1"
 driver = {{ kind = "uhf-m100", url = "{directory / "ttyUSB0"}" }}
 antennas = [{{ port = 1, zone = "shelf-1a" }}]
 """)
