@@ -102,7 +102,6 @@ class MqttSink:
         self.status_topic = f"silentgw/{site}/status"
         self._client: paho.Client | None = None
         self._acks: _Acks | None = None
-        self._connected: asyncio.Event | None = None
         self._lost: str | None = None
         self.published = 0
 
@@ -188,7 +187,7 @@ class MqttSink:
         ):  # small QoS 1 writes must not wait on Nagle's algorithm for the broker's TCP ack
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.loop_start()
-        self._client, self._acks, self._connected = client, acks, connected
+        self._client, self._acks = client, acks
         try:
             async with asyncio.timeout(s.connect_timeout):
                 await connected.wait()
