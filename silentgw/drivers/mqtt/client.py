@@ -40,7 +40,7 @@ from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Rejected
 from silentgw.drivers.supervisor import Clock, utcnow
 
-__all__ = ["MqttConnection", "secure", "serve"]
+__all__ = ["MqttConnection", "secure", "serve", "subscribe_and_serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +226,30 @@ class MqttConnection:
         info = self._client.publish(topic, payload, qos=self.settings.qos, retain=retain)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise DeviceUnavailable(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+
+
+async def subscribe_and_serve(
+    settings: MqttSettings,
+    topics: Sequence[str],
+    parser: Parser,
+    emit: Emit,
+    *,
+    device: str,
+    clock: Clock = utcnow,
+    keep: Callable[[MqttConnection | None], None] | None = None,
+) -> None:
+    """An MQTT driver's ``run``: connect and subscribe to ``topics``, then :func:`serve` until cancelled or lost.
+
+    ``keep`` is told the live connection, and None once it is gone (drivers that publish commands keep it).
+    """
+    async with MqttConnection(settings, topics, device=device) as connection:
+        if keep is not None:
+            keep(connection)
+        try:
+            await serve(connection, parser, emit, device=device, clock=clock)
+        finally:
+            if keep is not None:
+                keep(None)
 
 
 async def serve(connection: MqttConnection, parser: Parser, emit: Emit, *, device: str, detail: str = "",

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, DisplayText, Lock, Unlock
-from silentgw.drivers.mqtt.client import MqttConnection, serve
+from silentgw.drivers.mqtt.client import MqttConnection, subscribe_and_serve
 from silentgw.drivers.mqtt.payloads import IsoTimes, base64_epc, hex_epc, json_values, lookup, to_utc
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import Observation, Rejected, SensorReading, TagRead
@@ -222,13 +222,13 @@ class GenericJsonDevice:
 
     async def run(self, emit: Emit) -> None:
         """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""
-        async with MqttConnection(self.settings, self.settings.topics, device=self.device) as connection:
-            self._connection = connection
-            try:
-                parser = self.parser(self.device, self.settings)
-                await serve(connection, parser, emit, device=self.device, clock=self.clock)
-            finally:
-                self._connection = None
+        parser = self.parser(self.device, self.settings)
+        topics = self.settings.topics
+        await subscribe_and_serve(self.settings, topics, parser, emit, device=self.device, clock=self.clock,
+                                  keep=self._keep)  # fmt: skip
+
+    def _keep(self, connection: MqttConnection | None) -> None:
+        self._connection = connection
 
     async def send(self, command: Command) -> None:
         """Publish a display, lock or unlock command as JSON on the command topic; refuse the rest."""

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 
 from silentgw.drivers.base import Emit
-from silentgw.drivers.mqtt.client import MqttConnection, serve
+from silentgw.drivers.mqtt.client import subscribe_and_serve
 from silentgw.drivers.mqtt.payloads import IsoTimes, base64_epc, hex_epc
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
@@ -144,5 +144,6 @@ class ImpinjIotReader:
 
     async def run(self, emit: Emit) -> None:
         """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""
-        async with MqttConnection(self.settings, [self.settings.event_topic], device=self.device) as connection:
-            await serve(connection, self.parser(self.device, self.settings), emit, device=self.device, clock=self.clock)
+        parser = self.parser(self.device, self.settings)
+        await subscribe_and_serve(self.settings, [self.settings.event_topic], parser, emit, device=self.device,
+                                  clock=self.clock)  # fmt: skip

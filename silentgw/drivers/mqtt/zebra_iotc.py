@@ -39,7 +39,7 @@ import orjson
 
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, StartReading, StopReading
-from silentgw.drivers.mqtt.client import MqttConnection, serve
+from silentgw.drivers.mqtt.client import MqttConnection, subscribe_and_serve
 from silentgw.drivers.mqtt.payloads import IsoTimes, hex_epc, json_values, to_utc
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
@@ -207,13 +207,12 @@ class ZebraIotcReader:
 
     async def run(self, emit: Emit) -> None:
         """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""
-        async with MqttConnection(self.settings, self.topics(), device=self.device) as connection:
-            self._connection = connection
-            try:
-                parser = self.parser(self.device, self.settings)
-                await serve(connection, parser, emit, device=self.device, clock=self.clock)
-            finally:
-                self._connection = None
+        parser = self.parser(self.device, self.settings)
+        await subscribe_and_serve(self.settings, self.topics(), parser, emit, device=self.device, clock=self.clock,
+                                  keep=self._keep)  # fmt: skip
+
+    def _keep(self, connection: MqttConnection | None) -> None:
+        self._connection = connection
 
     async def send(self, command: Command) -> None:
         """Publish StartReading / StopReading as IoT Connector control commands; refuse the rest."""
