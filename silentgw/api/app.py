@@ -16,6 +16,7 @@ from silentgw import __version__
 from silentgw.api import problems
 from silentgw.api.auth import KeyCache, authorize, document
 from silentgw.api.routes import (
+    counts,
     device_health,
     devices,
     epc,
@@ -37,6 +38,7 @@ from silentgw.api.routes import (
 from silentgw.gateway.app import Gateway
 from silentgw.gateway.config import Settings
 from silentgw.gateway.outbox import Dispatcher
+from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.database import connect
 
 __all__ = ["create_app"]
@@ -45,7 +47,7 @@ API_PREFIX = "/api/v1"
 
 ROUTERS = (
     products, locations, zones, devices, device_health, members, epc, events, restock, orders, webhooks, sensors,
-    keys, stock,
+    keys, stock, counts,
 )  # fmt: skip
 """The route modules served under :data:`API_PREFIX` (health and EPCIS are served at the root)."""
 
@@ -64,9 +66,11 @@ def create_app(
     engine: Engine | None = None,
     gateway: Gateway | None = None,
     dispatcher: Dispatcher | None = None,
+    pipeline: Pipeline | None = None,
 ) -> FastAPI:
     """The API for ``settings``; pass ``engine`` to share one the caller owns (it is then not disposed here), and
-    ``gateway`` when the gateway runs in the same process (device health, commands)."""
+    ``gateway`` and ``pipeline`` when the gateway runs in the same process (device health, commands, cycle
+    counts)."""
 
     def attach(app: FastAPI, to: Engine) -> None:
         app.state.engine = to
@@ -95,6 +99,7 @@ def create_app(
         attach(app, engine)  # at once: a caller's engine serves even a transport that runs no lifespan
     app.state.gateway = gateway
     app.state.dispatcher = dispatcher  # the outbox's, when the gateway runs here: live stream, webhook sinks
+    app.state.pipeline = pipeline  # the read pipeline's, when it runs here: cycle counts
     problems.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)  # /metrics for Prometheus, at the root and without a key like /healthz

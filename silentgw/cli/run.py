@@ -110,7 +110,7 @@ async def serve(
         ):
             await webhooks.load()
             actions.send = gateway.send
-            app = create_app(settings, engine=engine, gateway=gateway, dispatcher=dispatcher)
+            app = create_app(settings, engine=engine, gateway=gateway, dispatcher=dispatcher, pipeline=pipeline)
             app.state.webhooks = webhooks
             app.state.metrics = Metrics(engine=engine, pipeline=pipeline, gateway=gateway, dispatcher=dispatcher)
             server = _Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None))

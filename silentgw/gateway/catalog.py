@@ -51,6 +51,8 @@ __all__ = [
     "Page",
     "UnknownReference",
     "contains",
+    "decode_cursor",
+    "encode_cursor",
 ]
 
 M = TypeVar("M", bound=Base)
@@ -99,7 +101,8 @@ class Page(Generic[T]):
         self.next_cursor = next_cursor
 
 
-def _encode_cursor(key: Any) -> str:
+def encode_cursor(key: Any) -> str:
+    """A cursor pointing past the row whose ordering key is ``key`` (opaque to clients)."""
     return base64.urlsafe_b64encode(orjson.dumps([key])).decode().rstrip("=")
 
 
@@ -107,7 +110,7 @@ def _encode_cursor(key: Any) -> str:
 _MAX_KEY = 2**63 - 1
 
 
-def _decode_cursor(cursor: str, key_type: type[Any]) -> Any:
+def decode_cursor(cursor: str, key_type: type[Any]) -> Any:
     """The key inside ``cursor``, refused unless it has the type of the key of the list it is used with."""
     try:
         (key,) = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -155,11 +158,11 @@ class Catalog:
         key = model.__mapper__.get_property_by_column(pk).key
         query = select(model).where(*where).order_by(pk).limit(limit + 1).options(*options)
         if cursor is not None:
-            query = query.where(pk > _decode_cursor(cursor, pk.type.python_type))
+            query = query.where(pk > decode_cursor(cursor, pk.type.python_type))
         rows = list(self.session.scalars(query))
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = _encode_cursor(getattr(rows[-1], key)) if more else None
+        next_cursor = encode_cursor(getattr(rows[-1], key)) if more else None
         return Page(rows, next_cursor)
 
     def add(self, row: M) -> M:

@@ -17,6 +17,8 @@ Types (the CloudEvents ``type``):
 - ``silentgw.product.changed``: a product's name, price or currency changed through the API; subject the GTIN.
 - ``silentgw.tag.arrived``: a tag arriving at a pack station (where fulfilment checks what is packed); subject the
   EPC. Other zones' arrivals are not events: only the ledger's movements are.
+- ``silentgw.count.closed``: a cycle count closed, with its figures; subject the count id (its missing items each
+  have their ``silentgw.item.missing``).
 
 The rules add their own (``silentgw.restock.*``, ``silentgw.order.*``, ``silentgw.sensor.*``, ``silentgw.member.*``).
 """
@@ -33,6 +35,7 @@ __all__ = [
     "Event",
     "StoredEvent",
     "cloudevent",
+    "count_closed",
     "device_status",
     "event_id",
     "item_event",
@@ -55,6 +58,7 @@ UNPAID_EXIT = "silentgw.alarm.unpaid_exit"
 DEVICE = "silentgw.device."
 TAG_ARRIVED = "silentgw.tag.arrived"
 PRODUCT_CHANGED = "silentgw.product.changed"
+COUNT_CLOSED = "silentgw.count.closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,14 @@ def product_changed(gtin: str, *, name: str, price: str, currency: str, time: dt
     cause = f"{gtin}@{rfc3339(time)}/{price}/{currency}/{name}"
     data = {"gtin": gtin, "name": name, "price": price, "currency": currency}
     return Event(event_id(PRODUCT_CHANGED, cause), PRODUCT_CHANGED, gtin, time, data)
+
+
+def count_closed(
+    count: str, *, scope: str, scope_id: str, started: dt.datetime, time: dt.datetime, figures: Mapping[str, Any]
+) -> Event:
+    """A cycle count closed: its scope, window and what it found (expected, seen, missing, unexpected, accuracy)."""
+    data = {"count": count, "scope": scope, "scope_id": scope_id, "started": rfc3339(started), **figures}
+    return Event(event_id(COUNT_CLOSED, count), COUNT_CLOSED, count, time, data)
 
 
 def tag_arrived(epc: str, zone: str, time: dt.datetime) -> Event:

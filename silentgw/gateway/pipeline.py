@@ -14,6 +14,11 @@ database answers again: presence and checkout go on in memory meanwhile, so read
 or sale is lost. Every write is idempotent (movements by key, sales by id), so a write that failed halfway is simply
 written again. The backlog lives in memory: it is lost only if the gateway stops while the database is still away,
 which :meth:`Pipeline.flush` logs with the count.
+
+Cycle counts under way (:class:`~silentgw.gateway.counts.OpenCounts`) are fed every micro-batch's reads; a count
+closes when :meth:`Pipeline.close_count` is called or, if it was given a duration, on the first micro-batch or tick
+after it is up. Closing is written at once (``store.counts``), under the pipeline's lock so that it sees every read
+gathered before it; if the database is away, the count stays open and closing is tried again on the next tick.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, S
 from silentgw.gateway import checkout, events, presence
 from silentgw.gateway.checkout import CheckoutEvent, CheckoutRules, CheckoutState, Sale, UnpaidExit
 from silentgw.gateway.config import Settings
+from silentgw.gateway.counts import OpenCount, OpenCounts
 from silentgw.gateway.events import Event
 from silentgw.gateway.identity import Epc
 from silentgw.gateway.ledger import COUNTED, Movement, identify
+from silentgw.gateway.store.counts import Closed, SqlCycleCounts
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.models import Base, Item, Member, MemberCard
 from silentgw.gateway.store.sales import Recorded, SqlSales
@@ -172,6 +179,9 @@ class Pipeline:
         self.clock = clock
         self.counters = Counters()
         self.members: dict[str, str] = {}
+        self.counts = OpenCounts(self.zones.antennas)
+        """The cycle counts under way, collecting their zones' reads."""
+        self.cycle_counts = SqlCycleCounts(engine)
         self._ledger_zones = self.ledger.zones()
         self._watched = frozenset(z.id for z in self._ledger_zones.values() if z.kind == "pack_station")
         self.backlog: deque[Unwritten] = deque()
@@ -213,6 +223,7 @@ class Pipeline:
                 received_at: Sequence[dt.datetime] | None = None) -> Processed:  # fmt: skip
         """Run one micro-batch through presence, checkout and the ledger at ``now``; what it gave."""
         _, transitions = presence.step(self.presence, batch, now, received_at=received_at)  # type: ignore[arg-type]
+        self.counts.observe(batch)
         cards = checkout.cards_from(batch, self.readers)  # type: ignore[arg-type]
         self.checkout, events = checkout.step(
             self.checkout, cards=cards, transitions=transitions, members=self.members, now=now
@@ -237,7 +248,44 @@ class Pipeline:
         for alarm in events:
             if isinstance(alarm, UnpaidExit):
                 logger.warning("unpaid exit: %s through %s at %s", alarm.epc, alarm.portal, alarm.time.isoformat())
+        if len(self.counts):
+            self._close_due(now)
         return Processed(tuple(transitions), tuple(events), movements, recorded, len(self.backlog))
+
+    def _close_due(self, now: dt.datetime) -> None:
+        """Close the counts whose duration is up; one the database cannot take now stays open for the next try."""
+        for count in self.counts.due(now):
+            try:
+                self._close(count, count.due or now)
+            except DBAPIError as exc:
+                if not unreachable(exc):
+                    raise
+                self.counts.put_back(count)
+                logger.warning("cycle count %s is due but the database is away: closing it on a later tick", count.id)
+
+    def _close(self, count: OpenCount, end: dt.datetime) -> Closed:
+        """Write a count's close: the items its EPCs name (an EPC naming no item is not counted), compared with the
+        stock expected in its scope."""
+        found = identify(count.seen, prefixes=self.ledger.prefixes)
+        keys = {identity.key for identity in found.values() if isinstance(identity, Epc)}
+        closed = self.cycle_counts.close(count.closed(end), keys)
+        if self.notify is not None:
+            self.notify()
+        return closed
+
+    async def close_count(self, count_id: str) -> Closed | None:
+        """Close the open count ``count_id`` now, after processing what has been gathered (its reads count); None if
+        no such count is open. If the write fails the count stays open."""
+        await self.flush()
+        async with self._lock:
+            count = self.counts.take(count_id)
+            if count is None:
+                return None
+            try:
+                return await asyncio.to_thread(self._close, count, self.clock())
+            except BaseException:
+                self.counts.put_back(count)
+                raise
 
     def _write(self, now: dt.datetime) -> tuple[tuple[Movement, ...], tuple[Recorded, ...]]:
         """Write the backlog, oldest first, unless the database was away less than ``retry_every`` ago."""

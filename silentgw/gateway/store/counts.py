@@ -3,9 +3,9 @@
 Closing a count is one transaction: the expected items are loaded, ``gateway.counts`` compares them with the items
 seen, the count is inserted with ON CONFLICT (id) DO NOTHING, and only a count actually inserted stores its items and
 marks its missing items missing through ``gateway.ledger.missing``, written the way ``SqlStockLedger`` writes (one
-movement each, keyed ``missing:{count}:{item}``; levels go down). Closing the same count again changes nothing and
-gives back the stored result. An item marked missing is found again by its next arrival through
-``SqlStockLedger.apply``, like any missing item.
+movement each, keyed ``missing:{count}:{item}``; levels go down), with a ``silentgw.count.closed`` event.
+Closing the same count again changes nothing and gives back the stored result. An item marked missing is found
+again by its next arrival through ``SqlStockLedger.apply``, like any missing item.
 
 Expected items are those the ledger counts as stock (received or in stock) whose last zone is in the scope, as the
 count closes: one zone, or every zone of a location and of the locations under it.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, select
 
-from silentgw.gateway import counts
+from silentgw.gateway import counts, events
 from silentgw.gateway.counts import CountResult, CycleCount, Scope
 from silentgw.gateway.ledger import COUNTED, Movement, missing
 from silentgw.gateway.store.database import insert_or_skip
@@ -101,7 +101,13 @@ class SqlCycleCounts:
                 conn,
                 lambda skip: missing([v for v in views.values() if v.key not in skip], count.id, time=count.end),
             )
-            written = write_decision(conn, decision)
+            figures = {
+                "expected": len(res.expected), "seen": len(res.seen), "missing": len(res.missing),
+                "unexpected": len(res.unexpected), "accuracy_percent": str(res.accuracy_percent),
+            }  # fmt: skip
+            closed = events.count_closed(count.id, scope=count.scope.kind, scope_id=count.scope.id,
+                                         started=count.start, time=count.end, figures=figures)  # fmt: skip
+            written = write_decision(conn, decision, extra=[closed])
         logger.info(
             "closed cycle count %s of %s %s: %d expected, %d seen, %d missing, %d unexpected, %s%% accurate",
             count.id, count.scope.kind, count.scope.id, len(res.expected), len(res.seen), len(res.missing),

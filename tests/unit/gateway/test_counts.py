@@ -7,7 +7,19 @@ from decimal import Decimal
 
 import pytest
 
-from silentgw.gateway.counts import CycleCount, Scope, Sighting, accuracy, result, seen_in
+from silentgw.drivers.observations import SensorReading, TagRead
+from silentgw.gateway.counts import (
+    CountExists,
+    CycleCount,
+    OpenCount,
+    OpenCounts,
+    Scope,
+    Sighting,
+    accuracy,
+    result,
+    seen_in,
+)
+from silentgw.gateway.zones import AntennaZone
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 COUNT = CycleCount("count-1", Scope("zone", "shelf-a"), T0, T0 + dt.timedelta(minutes=10))
@@ -85,3 +97,70 @@ def test_seen_in_counts_an_item_once_and_takes_plain_tuples() -> None:
 def test_a_count_validates_itself(make: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make()  # type: ignore[operator]
+
+
+def _read(epc: str, reader: str = "r1", antenna: int = 1, protocol: str = "epc", at: dt.datetime = T0) -> TagRead:
+    return TagRead(epc, reader, antenna, -50.0, at, protocol=protocol)  # type: ignore[arg-type]
+
+
+ANTENNAS = {("r1", 1): AntennaZone("shelf-a"), ("r1", 2): AntennaZone("shelf-b"), ("r2", 1): AntennaZone("back")}
+
+
+def test_open_counts_collect_the_reads_of_their_own_zones_only() -> None:
+    book = OpenCounts(ANTENNAS)
+    book.observe([_read("A0")])  # nothing open: nothing kept
+    book.start(OpenCount("shelf", Scope("zone", "shelf-a"), frozenset({"shelf-a"}), T0))
+    book.start(OpenCount("floor", Scope("location", "floor"), frozenset({"shelf-a", "shelf-b"}), T0))
+    book.observe([
+        _read("A1"), _read("B1", antenna=2), _read("C1", reader="r2"), _read("A1"),
+        _read("X1", reader="r9"),  # an antenna no zone knows
+        _read("0001234567", protocol="em4100"),  # a member card, not an item
+        SensorReading("fridge", "temperature", 4.0, "Cel", T0),
+    ])  # fmt: skip
+    shelf, floor = book.get("shelf"), book.get("floor")
+    assert shelf is not None
+    assert floor is not None
+    assert (shelf.seen, floor.seen) == ({"A1"}, {"A1", "B1"})
+    assert [c.id for c in book.all()] == ["floor", "shelf"]  # oldest first, then by id
+    shelf.seen.add("Z9")  # a snapshot: changing it changes nothing kept
+    assert book.get("shelf").seen == {"A1"}  # type: ignore[union-attr]
+
+
+def test_an_open_count_id_is_taken_once_and_a_taken_count_can_be_put_back() -> None:
+    book = OpenCounts(ANTENNAS)
+    count = book.start(OpenCount("c", Scope("zone", "shelf-a"), frozenset({"shelf-a"}), T0))
+    with pytest.raises(CountExists):
+        book.start(OpenCount("c", Scope("zone", "back"), frozenset({"back"}), T0))
+    book.observe([_read("A1")])
+    taken = book.take("c")
+    assert taken is count
+    assert book.take("c") is None
+    assert len(book) == 0
+    book.observe([_read("A2")])  # while it is being closed: not collected...
+    book.put_back(taken)  # ...and a failed close reopens it with what it had
+    assert book.get("c").seen == {"A1"}  # type: ignore[union-attr]
+
+
+def test_counts_with_a_duration_fall_due_and_end_no_earlier_than_they_started() -> None:
+    book = OpenCounts(ANTENNAS)
+    zone = frozenset({"shelf-a"})
+    book.start(OpenCount("short", Scope("zone", "shelf-a"), zone, T0, due=T0 + dt.timedelta(seconds=30)))
+    book.start(OpenCount("open-ended", Scope("zone", "shelf-a"), zone, T0))
+    assert book.due(T0 + dt.timedelta(seconds=29)) == []
+    (due,) = book.due(T0 + dt.timedelta(seconds=30))
+    assert due.id == "short"
+    assert [c.id for c in book.all()] == ["open-ended"]
+    assert due.closed(T0 - dt.timedelta(seconds=5)).end == T0  # a clock stepping back never inverts the window
+    assert due.closed(T0 + dt.timedelta(seconds=30)) == CycleCount("short", Scope("zone", "shelf-a"), T0,
+                                                                    T0 + dt.timedelta(seconds=30))  # fmt: skip
+
+
+def test_an_open_count_takes_the_reads_within_its_window_only() -> None:
+    book = OpenCounts(ANTENNAS)
+    zone, later = frozenset({"shelf-a"}), T0 + dt.timedelta(seconds=30)
+    book.start(OpenCount("c", Scope("zone", "shelf-a"), zone, T0, due=later))
+    book.observe([
+        _read("EARLY", at=T0 - dt.timedelta(seconds=1)), _read("START", at=T0),
+        _read("LAST", at=later - dt.timedelta(milliseconds=1)), _read("LATE", at=later),
+    ])  # fmt: skip
+    assert book.get("c").seen == {"START", "LAST"}  # type: ignore[union-attr]
