@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from silentgw.gateway.catalog import (
@@ -137,6 +138,15 @@ async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return unavailable(request, exc)
 
 
+async def _on_data(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the request carried that validation let through (PostgreSQL takes no NUL
+    # character in text, nor a number past its column's range): the request's fault, and nothing was written.
+    assert isinstance(exc, DataError)
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    logger.info("database refused a value on %s %s: %s", request.method, request.url.path, reason)
+    return problem(request, status=422, title="A value cannot be stored", slug="unstorable", detail=reason)
+
+
 async def _on_epc(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EpcError)
     slug, title = ("malformed-epc", "Not an EPC") if isinstance(exc, MalformedEpc) else ("invalid-epc", "Invalid EPC")
@@ -162,4 +172,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(StoreUnavailable, _on_unavailable)
     app.add_exception_handler(EpcError, _on_epc)
+    app.add_exception_handler(DataError, _on_data)
     app.add_exception_handler(Exception, _on_unexpected)

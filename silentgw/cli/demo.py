@@ -25,7 +25,7 @@ from silentgw.gateway.store import keys
 from silentgw.gateway.store.database import connect, upgrade
 from silentgw.gateway.store.models import Item, Role
 from silentgw.simulator.demo_layout import demo_layout
-from silentgw.simulator.demo_store import seed_catalog
+from silentgw.simulator.demo_store import seed_catalog, seed_reorder_rules
 from silentgw.simulator.player import Player, ScaledClock
 from silentgw.simulator.rig import serial_rig
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan
@@ -64,7 +64,9 @@ def seed_store(settings: Settings, engine: Engine) -> str:
         catalog = Catalog(session, site_id=settings.site.id)
         layout = apply_layout(catalog, settings)
         products, members = seed_catalog(catalog, today=dt.datetime.now(dt.UTC).date())
-    return f"{layout.inserted} layout rows, {products} products and {members} members added"
+        shelves = sorted({z.location for z in settings.zones if z.kind == "shelf"})
+        rules = seed_reorder_rules(catalog, shelves)
+    return f"{layout.inserted} layout rows, {products} products, {members} members and {rules} reorder rules added"
 
 
 async def _days(settings: Settings, player: Player, clock: ScaledClock, *, first_seed: int) -> None:

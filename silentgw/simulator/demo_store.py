@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.identity import gs1
-from silentgw.gateway.store.models import CardKind, Member, MemberCard, Product
+from silentgw.gateway.store.models import CardKind, Member, MemberCard, Product, ReorderRule
 
-__all__ = ["DEMO_MEMBERS", "DEMO_PRODUCTS", "DemoProduct", "seed_catalog"]
+__all__ = ["DEMO_MEMBERS", "DEMO_PRODUCTS", "DemoProduct", "seed_catalog", "seed_reorder_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +145,23 @@ def seed_catalog(catalog: Catalog, *, today: dt.date, seed: int = 7) -> tuple[in
         catalog.add(MemberCard(member_id=member.id, kind=CardKind.EM4100, value=card))
         added_members += 1
     return added_products, added_members
+
+
+def seed_reorder_rules(catalog: Catalog, locations: Iterable[str], *, minimum: int = 5, maximum: int = 10) -> int:
+    """Add a reorder rule for every demo product at each of ``locations`` where it has none; how many were added.
+
+    A store day stocks six of each product on a shelf, so the first sale of a product proposes a restock request:
+    the demo shows requests for staff to approve within its first minutes.
+    """
+    ids = dict(catalog.session.execute(select(Product.gtin, Product.id).where(
+        Product.gtin.in_([p.gtin for p in DEMO_PRODUCTS]))).tuples().all())  # fmt: skip
+    have = set(catalog.session.execute(select(ReorderRule.product_id, ReorderRule.location_id)).tuples().all())
+    added = 0
+    for location in locations:
+        for product in DEMO_PRODUCTS:
+            pid = ids.get(product.gtin)
+            if pid is not None and (pid, location) not in have:
+                catalog.session.add(ReorderRule(product_id=pid, location_id=location, minimum=minimum, maximum=maximum))
+                added += 1
+    catalog.session.flush()
+    return added

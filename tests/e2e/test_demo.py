@@ -132,3 +132,20 @@ def test_the_simulated_store_day_reaches_the_gateway_through_its_drivers(demo: s
     assert shelf["state"] == "up"
     assert shelf["frames_bad"] == 0, shelf["recent_rejects"][:3]
     assert fridge["frames_bad"] == 0
+
+
+def test_sales_in_the_demo_propose_restock_requests_staff_can_approve(demo: str) -> None:
+    # The quick start's walk-through: the demo's reorder rules raise requests once shoppers buy (its README).
+    deadline = time.monotonic() + 60
+    while True:
+        proposed = httpx.get(f"{demo}/api/v1/restock/requests", headers=KEY, params={"state": "proposed"}).json()
+        if proposed["items"]:
+            break
+        assert time.monotonic() < deadline, "no restock request proposed"
+        time.sleep(0.5)
+    request = proposed["items"][0]
+    assert request["level"] <= 5  # the demo's rule: minimum 5, maximum 10
+    assert request["quantity"] == 10 - request["level"]
+    approved = httpx.post(f"{demo}/api/v1/restock/requests/{request['id']}/approve", headers=KEY)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "approved"

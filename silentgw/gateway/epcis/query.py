@@ -92,7 +92,8 @@ class Query:
             lists.setdefault(name, []).extend(v for v in value.split("|") if v)
         fields: dict[str, Any] = {}
         for name, values in lists.items():
-            fields.update(_PARSERS[name](name, values))
+            if values:  # ``name=`` alone filters nothing
+                fields.update(_PARSERS[name](name, values))
         return cls(**fields)
 
     def selects(self, event: StoredEvent) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,10 @@ def connect(url: str, **engine_options: Any) -> Engine:
 
 
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses but JSON allows (an integer past 64 bits in a device's options)
+        return json.dumps(value, allow_nan=False)
 
 
 def insert_or_skip(conn: Connection, table: Any) -> Any:
