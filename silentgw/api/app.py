@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -89,6 +91,7 @@ def create_app(
                 app.state.engine.dispose()
 
     app = FastAPI(
+        generate_unique_id_function=_operation_id,
         title="silentgw",
         version=__version__,
         summary="Silent-commerce inventory gateway: catalog, stock, devices and members.",
@@ -114,6 +117,23 @@ def create_app(
     document(route for _, route in guarded_routes())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI ``operationId``: its function's name (``list_products``), which client generators turn into
+    method names; a name two routes share is prefixed with the route's tag (``orders_cancel``, ``restock_cancel``)."""
+    if route.name in _shared_names():
+        return f"{route.tags[0] if route.tags else 'api'}_{route.name}".replace("-", "_")
+    return route.name
+
+
+@functools.cache
+def _shared_names() -> frozenset[str]:
+    routes = [
+        r for module in (health, metrics, epcis, *ROUTERS) for r in module.router.routes if isinstance(r, APIRoute)
+    ]
+    names = Counter(r.name for r in routes)
+    return frozenset(name for name, n in names.items() if n > 1)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class HistoryBucketOut(BaseModel):
     unit: str = Field(examples=["°C"])
 
 
-class HistoryOut(BaseModel):
+class SensorHistoryOut(BaseModel):
     """A sensor's history over a time range, a bucket per step and quantity."""
 
     sensor: str
@@ -55,7 +55,7 @@ def _invalid(request: Request, field: str, message: str) -> JSONResponse:
 @router.get(
     "/{sensor}/history",
     summary="A sensor's history",
-    response_model=HistoryOut,
+    response_model=SensorHistoryOut,
     response_model_by_alias=True,
 )
 def sensor_history(
@@ -69,7 +69,7 @@ def sensor_history(
     end: Annotated[AwareDatetime | None, Query(alias="to", description="To (exclusive) [default: now].")] = None,
     step: Annotated[int | None, Query(ge=1, description="Seconds per bucket: a multiple of the stored bucket width "
                                       "[default: that width].")] = None,
-) -> HistoryOut | JSONResponse:  # fmt: skip
+) -> SensorHistoryOut | JSONResponse:  # fmt: skip
     """Count, mean, minimum, maximum and last reading per step, for each quantity (or the one asked for).
 
     Steps are aligned to the Unix epoch (an hour starts on the hour, UTC); a step holds the stored buckets that start
@@ -95,5 +95,5 @@ def sensor_history(
                          last=b.last, unit=b.unit)
         for b in found
     ]  # fmt: skip
-    return HistoryOut(sensor=sensor, quantity=quantity, start=start.astimezone(dt.UTC), end=end.astimezone(dt.UTC),
+    return SensorHistoryOut(sensor=sensor, quantity=quantity, start=start.astimezone(dt.UTC), end=end.astimezone(dt.UTC),
                       step=step, buckets=buckets)  # fmt: skip
