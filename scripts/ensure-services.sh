@@ -20,6 +20,8 @@ command -v mosquitto_sub >/dev/null 2>&1 || missing="$missing mosquitto-clients"
 command -v pg_ctlcluster >/dev/null 2>&1 || missing="$missing postgresql"
 # VictoriaMetrics speaks the InfluxDB v2 write API; the time-series tests start their own on a free port (not here).
 [ -x /usr/bin/victoria-metrics ] || missing="$missing victoria-metrics"
+# Debian's Chromium: the staff page's browser test drives it headless (Playwright downloads no browser).
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 if [ -n "$missing" ]; then
     echo "installing:$missing"
     $sudo_ apt-get update -q

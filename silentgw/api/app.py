@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from silentgw import __version__
-from silentgw.api import problems
+from silentgw.api import problems, ui
 from silentgw.api.auth import KeyCache, authorize, document
 from silentgw.api.routes import (
     counts,
@@ -114,6 +114,8 @@ def create_app(
             module.router, prefix=API_PREFIX, dependencies=guarded,
             responses={**problems.PROBLEM_RESPONSES, **problems.AUTH_RESPONSES},
         )  # fmt: skip
+    app.include_router(ui.router)  # the staff page at /, signed in with a key kept in a cookie it alone reads
+    app.mount(ui.STATIC_PATH, ui.static_files(), name="ui-static")
     document(route for _, route in guarded_routes())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

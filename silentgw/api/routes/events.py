@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Engine, or_
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep, SettingsDep
 from silentgw.api.schemas import PageOut
 from silentgw.gateway.catalog import InvalidValue
+from silentgw.gateway.config import Settings
 from silentgw.gateway.events import StoredEvent, cloudevent, matches
 from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.store import outbox
@@ -112,6 +113,20 @@ async def stream(
     last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> StreamingResponse:
     """Every new event (of ``type``) as it is committed; ``Last-Event-ID`` or ``since_seq`` resumes after one."""
+    return await live(request, settings, types=types, since_seq=since_seq, last_event_id=last_event_id)
+
+
+async def live(
+    request: Request,
+    settings: Settings,
+    *,
+    types: list[str] | None = None,
+    since_seq: int | None = None,
+    last_event_id: str | None = None,
+    named: bool = True,
+) -> StreamingResponse:
+    """The live stream for ``request``; ``named=False`` leaves out each message's ``event`` field, so that a
+    browser's ``EventSource.onmessage`` hears every type (the staff page's feed)."""
     engine: Engine = request.app.state.engine
     dispatcher: Dispatcher | None = request.app.state.dispatcher
     after: int | None = since_seq
@@ -122,7 +137,7 @@ async def stream(
     if after is None:
         after = await asyncio.to_thread(_latest, engine)
     return StreamingResponse(
-        _messages(request, engine, dispatcher, after, tuple(types or ()), source(settings)),
+        _messages(request, engine, dispatcher, after, tuple(types or ()), source(settings), named=named),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -139,7 +154,14 @@ def _read(engine: Engine, after: int) -> list[StoredEvent]:
 
 
 async def _messages(
-    request: Request, engine: Engine, dispatcher: Dispatcher | None, after: int, types: tuple[str, ...], src: str
+    request: Request,
+    engine: Engine,
+    dispatcher: Dispatcher | None,
+    after: int,
+    types: tuple[str, ...],
+    src: str,
+    *,
+    named: bool,
 ) -> AsyncIterator[bytes]:
     yield b"retry: 2000\n\n"  # the reconnect delay browsers should use
     idle = 0.0
@@ -149,7 +171,8 @@ async def _messages(
             after = event.seq
             if matches(event.type, types):
                 body = orjson.dumps(cloudevent(event, source=src)).decode()
-                yield f"id: {event.seq}\nevent: {event.type}\ndata: {body}\n\n".encode()
+                kind = f"event: {event.type}\n" if named else ""
+                yield f"id: {event.seq}\n{kind}data: {body}\n\n".encode()
         if found:
             idle = 0.0
             continue

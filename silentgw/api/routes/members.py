@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep, SettingsDep
 from silentgw.api.schemas import PageOut
-from silentgw.gateway.catalog import Catalog, Conflict, NotFound
+from silentgw.gateway.catalog import Catalog, Conflict, InvalidCursor, NotFound, decode_cursor, encode_cursor
 from silentgw.gateway.store.models import CardKind, Member, MemberCard, Sale, SaleLine
 from silentgw.gateway.store.sales import SqlSales
 
@@ -233,20 +233,34 @@ def member_value(number: str, catalog: CatalogDep, settings: SettingsDep) -> Val
 
 
 @router.get("/{number}/purchases", summary="A member's purchases")
-def member_purchases(number: str, catalog: CatalogDep) -> list[PurchaseOut]:
-    """The member's sales, newest first, with the items of each."""
+def member_purchases(
+    number: str, catalog: CatalogDep, cursor: CursorDep = None, limit: LimitDep = 50
+) -> PageOut[PurchaseOut]:
+    """The member's sales, newest first, with the items of each, a page at a time."""
     member = _by_number(catalog, number)
     s, ln = Sale.__table__.c, SaleLine.__table__.c
-    rows = catalog.session.execute(
+    query = (
         select(s.id, s.checkout, s.closed_at, s.total, s.currency, s.points_awarded)
-        .where(s.member_id == member.id).order_by(s.closed_at.desc())
-    ).all()  # fmt: skip
+        .where(s.member_id == member.id).order_by(s.closed_at.desc(), s.id.desc()).limit(limit + 1)
+    )  # fmt: skip
+    if cursor is not None:
+        when, _, sale = decode_cursor(cursor, str).partition("|")
+        try:
+            after = dt.datetime.fromisoformat(when)
+        except ValueError:
+            raise InvalidCursor("not a cursor this API handed out for this list", field="cursor") from None
+        query = query.where(tuple_(s.closed_at, s.id) < tuple_(after, sale))
+    rows = catalog.session.execute(query).all()
+    more, rows = len(rows) > limit, rows[:limit]
     lines: dict[str, list[str]] = {}
-    for sale, key in catalog.session.execute(
+    for sale_id, key in catalog.session.execute(
         select(ln.sale_id, ln.item_key).where(ln.sale_id.in_([r[0] for r in rows]))
     ):
-        lines.setdefault(sale, []).append(key)
-    return [
-        PurchaseOut(sale=i, checkout=c, time=t, total=tot, currency=cur, points=pts, items=sorted(lines.get(i, [])))
-        for i, c, t, tot, cur, pts in rows
-    ]
+        lines.setdefault(sale_id, []).append(key)
+    return PageOut[PurchaseOut](
+        items=[
+            PurchaseOut(sale=i, checkout=c, time=t, total=tot, currency=cur, points=pts, items=sorted(lines.get(i, [])))
+            for i, c, t, tot, cur, pts in rows
+        ],
+        next_cursor=encode_cursor(f"{rows[-1][2].isoformat()}|{rows[-1][0]}") if more else None,
+    )

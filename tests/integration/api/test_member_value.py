@@ -43,5 +43,9 @@ def test_a_members_purchases_figures_scores_segment_and_points(client: TestClien
     assert value["segment"] == "Champions"
     assert value["points"] == 2 * int(TEE.price)
     purchases = client.get(f"/api/v1/members/{number}/purchases").json()
-    assert [p["items"] for p in purchases] == [[f"(01){TEE.gtin}(21)21"], [f"(01){TEE.gtin}(21)20"]]
+    assert [p["items"] for p in purchases["items"]] == [[f"(01){TEE.gtin}(21)21"], [f"(01){TEE.gtin}(21)20"]]
+    first = client.get(f"/api/v1/members/{number}/purchases", params={"limit": 1}).json()
+    rest = client.get(f"/api/v1/members/{number}/purchases", params={"limit": 1, "cursor": first["next_cursor"]})
+    assert first["items"] + rest.json()["items"] == purchases["items"]  # newest first, a page at a time
+    assert rest.json()["next_cursor"] is None
     assert client.get("/api/v1/members/NOBODY/value").status_code == 404
