@@ -7,12 +7,12 @@ from typing import Annotated, Literal, Self
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, tuple_
 
 from silentgw.api.auth import allow
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import Gtin, PageOut, Slug
-from silentgw.gateway.catalog import Catalog, Conflict, NotFound
+from silentgw.gateway.catalog import Catalog, Conflict, InvalidCursor, NotFound, decode_cursor, encode_cursor
 from silentgw.gateway.restock import OPEN
 from silentgw.gateway.store.models import Location, Product, ReorderRule, RestockRequest, RestockState, Role
 from silentgw.gateway.store.restock import StepRefused, take_step
@@ -83,16 +83,42 @@ def put_rule(gtin: Gtin, location: Slug, body: RuleIn, catalog: CatalogDep) -> R
 
 
 @router.get("/rules", summary="List reorder rules")
-def list_rules(catalog: CatalogDep) -> list[RuleOut]:
-    """Every reorder rule."""
-    rows = catalog.session.execute(
+def list_rules(
+    catalog: CatalogDep,
+    cursor: CursorDep = None,
+    limit: LimitDep = 50,
+    location: Annotated[str | None, Query(max_length=64)] = None,
+) -> PageOut[RuleOut]:
+    """Reorder rules (of one location, if given), a page at a time."""
+    r = ReorderRule.__table__.c
+    query = (
         select(ReorderRule, Product.gtin).join(Product, Product.id == ReorderRule.product_id)
-    ).all()
-    return [
-        RuleOut(gtin=gtin, location=r.location_id, minimum=r.minimum, maximum=r.maximum, multiple=r.multiple,
-                lead_time_days=r.lead_time_days, auto_approve=r.auto_approve)
-        for r, gtin in rows
-    ]  # fmt: skip
+        .order_by(r.product_id, r.location_id).limit(limit + 1)
+    )  # fmt: skip
+    if location is not None:
+        query = query.where(r.location_id == location)
+    if cursor is not None:
+        pid, _, loc = decode_cursor(cursor, str).partition("|")
+        if not pid.isdigit():
+            raise InvalidCursor("not a cursor this API handed out for this list", field="cursor")
+        query = query.where(tuple_(r.product_id, r.location_id) > tuple_(int(pid), loc))
+    rows = catalog.session.execute(query).all()
+    more, rows = len(rows) > limit, rows[:limit]
+    return PageOut[RuleOut](
+        items=[
+            RuleOut(
+                gtin=gtin,
+                location=row.location_id,
+                minimum=row.minimum,
+                maximum=row.maximum,
+                multiple=row.multiple,
+                lead_time_days=row.lead_time_days,
+                auto_approve=row.auto_approve,
+            )
+            for row, gtin in rows
+        ],
+        next_cursor=encode_cursor(f"{rows[-1][0].product_id}|{rows[-1][0].location_id}") if more else None,
+    )
 
 
 @router.delete("/rules/{gtin}/{location}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a reorder rule")

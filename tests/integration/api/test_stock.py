@@ -84,3 +84,20 @@ def test_an_item_is_found_by_epc_or_gtin_and_serial_with_its_history(client: Tes
     garbage = client.get("/api/v1/items/XYZ")
     assert (garbage.status_code, garbage.headers["content-type"]) == (422, "application/problem+json")
     assert client.get("/api/v1/items", params={"gtin": "12"}).status_code == 422
+
+
+def test_reorder_rules_are_listed_a_page_at_a_time(client: TestClient, engine: Engine) -> None:
+    stocked(engine)
+    rule = {"minimum": 2, "maximum": 8}
+    for gtin, location in [(MILK.gtin, "aisle-1"), (MILK.gtin, "backroom"), (TEE.gtin, "aisle-2")]:
+        assert client.put(f"/api/v1/restock/rules/{gtin}/{location}", json=rule).status_code == 200
+    seen, cursor = [], None
+    while True:
+        page = client.get("/api/v1/restock/rules", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        seen += [(r["gtin"], r["location"]) for r in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted([(MILK.gtin, "aisle-1"), (MILK.gtin, "backroom"), (TEE.gtin, "aisle-2")])
+    one = client.get("/api/v1/restock/rules", params={"location": "backroom"}).json()["items"]
+    assert [(r["gtin"], r["minimum"], r["maximum"]) for r in one] == [(MILK.gtin, 2, 8)]
