@@ -9,8 +9,8 @@ Types (the CloudEvents ``type``):
 
 - ``silentgw.item.<reason>``, one per ledger movement: ``received``, ``commissioned``, ``moved``, ``sold``,
   ``shipped``, ``missing``, ``found``; the subject is the item's GS1 key.
-- ``silentgw.stock.changed``: a product's level at a location after a micro-batch changed it; subject
-  ``<gtin>@<location>``.
+- ``silentgw.stock.changed``: a product's level at a location after a micro-batch changed it (``quantity``) and the
+  batch's net ``change``; subject ``<gtin>@<location>``.
 - ``silentgw.sale.completed``: a checkout sale on a member's record (or anonymous); subject the sale id.
 - ``silentgw.alarm.unpaid_exit``: an item left through an exit without a sale; subject the EPC.
 - ``silentgw.device.down`` and ``silentgw.device.up``; subject the device id.
@@ -118,9 +118,14 @@ def item_event(
     return Event(event_id(type_, cause), type_, item, time, data)
 
 
-def stock_changed(cause: str, *, gtin: str, location: str, quantity: int, time: dt.datetime) -> Event:
-    """A product's new level at a location (``cause`` names the batch's first movement of that pair)."""
-    data = {"gtin": gtin, "location": location, "quantity": quantity}
+def stock_changed(
+    cause: str, *, gtin: str, location: str, quantity: int, time: dt.datetime, change: int | None = None
+) -> Event:
+    """A product's new level at a location, and by how much the batch changed it (``cause`` names the batch's first
+    movement of that pair)."""
+    data: dict[str, Any] = {"gtin": gtin, "location": location, "quantity": quantity}
+    if change is not None:
+        data["change"] = change
     return Event(event_id(STOCK_CHANGED, cause), STOCK_CHANGED, f"{gtin}@{location}", time, data)
 
 

@@ -1,7 +1,8 @@
 """Restock: shelves that order their own goods.
 
 A reorder rule per product and location names a minimum, a maximum, an order multiple and a lead time. When the
-product's level there falls to the minimum or below (a ``silentgw.stock.changed`` event), a restock request is
+product's level there falls to the minimum or below (a ``silentgw.stock.changed`` event with a negative change; a
+level still below it while shelves are being filled raises nothing), a restock request is
 raised for the quantity that brings it back to the maximum, rounded up to the multiple, unless a request for that
 product and location is still open: one shortfall, one request. A request lives through
 

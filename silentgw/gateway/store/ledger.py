@@ -197,7 +197,8 @@ def write_decision(conn: Connection, decision: Decision, *, extra: Sequence[Even
 
 
 def _events_of(conn: Connection, movements: Sequence[Movement], decision: Decision) -> list[Event]:
-    """An event per movement (the item's EPC, GTIN and zone as written) and per level it changed (the new level).
+    """An event per movement (the item's EPC, GTIN and zone as written) and per level it changed (the new level and
+    the net change).
 
     What the decision wrote (the EPC read, the zone) is taken from it; only items it carries no tag data for (a sale,
     a count) are looked up, and the GTINs of the few products involved.
@@ -216,14 +217,16 @@ def _events_of(conn: Connection, movements: Sequence[Movement], decision: Decisi
     gtins = {pid: gtin for pid, gtin in conn.execute(select(p.id, p.gtin).where(p.id.in_(products)))}
     found: list[Event] = []
     first: dict[tuple[int, str], Movement] = {}
+    change: Counter[tuple[int, str]] = Counter()
     for m in movements:
         epc, zone = tags.get(m.item, (None, None))
         found.append(events.item_event(m.key, reason=m.reason, item=m.item, time=m.time, epc=epc,
                                        gtin=gtins.get(m.product), from_location=m.from_location,
                                        to_location=m.to_location, zone=zone))  # fmt: skip
-        for location in (m.from_location, m.to_location):
+        for location, sign in ((m.from_location, -1), (m.to_location, 1)):
             if location is not None:
                 first.setdefault((m.product, location), m)
+                change[(m.product, location)] += sign * m.quantity
     query = select(lv.product_id, lv.location_id, lv.quantity).where(
         lv.product_id.in_(products), lv.location_id.in_({loc for _, loc in first})
     )
@@ -231,8 +234,9 @@ def _events_of(conn: Connection, movements: Sequence[Movement], decision: Decisi
     for pid, location, quantity in conn.execute(query):
         cause = first.get((pid, location))
         if cause is not None:
+            net = change[(pid, location)]
             found.append(events.stock_changed(f"{cause.key}@{location}", gtin=gtins[pid], location=location,
-                                              quantity=quantity, time=last))  # fmt: skip
+                                              quantity=quantity, change=net, time=last))  # fmt: skip
     return found
 
 

@@ -59,6 +59,8 @@ class RestockRule:
         ).first()
         if found is None:
             return []
+        if int(event.data.get("change", -1)) >= 0:
+            return []  # a level that rose (shelves being filled) or held has not fallen to the minimum
         product, minimum, maximum, multiple, lead_days, auto = found
         quantity = reorder_quantity(level, minimum=minimum, maximum=maximum, multiple=multiple)
         if quantity == 0:

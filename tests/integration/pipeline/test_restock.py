@@ -120,3 +120,30 @@ async def test_a_shortfall_raises_one_request_that_staff_approve_and_a_delivery_
     kinds = types(store)
     assert kinds.count("silentgw.restock.approved") == 1
     assert kinds.count("silentgw.restock.cancelled") == 1
+
+
+async def test_a_shelf_being_filled_below_its_minimum_raises_nothing_until_it_falls(
+    settings: Settings, store: Engine, database_url: str
+) -> None:
+    ledger = SqlStockLedger(store)
+    zones = ledger.zones()
+    actions = Actions(store, [RestockRule()])
+    dispatcher = Dispatcher(store, [actions], poll=0.05)
+    runner = asyncio.create_task(dispatcher.run())
+    api = TestClient(create_app(settings.model_copy(update={"database_url": database_url}), engine=store),
+                     headers=bearer(store))  # fmt: skip
+    try:
+        with api:
+            rule = {"minimum": 5, "maximum": 10}
+            assert api.put(f"/api/v1/restock/rules/{MILK.gtin}/aisle-1", json=rule).status_code == 200
+            for n in range(4):  # the shelf is stocked one carton at a time: 1, 2, 3, 4, all below the minimum
+                ledger.apply([Arrived(milk(n), "shelf-1a", at(n))], zones)
+            await settled(dispatcher, lambda: dispatcher.health["actions"].cursor == len(types(store)))
+            assert api.get("/api/v1/restock/requests").json()["items"] == []
+            ledger.apply([Departed(milk(0), "shelf-1a", at(10))], zones)  # a sale: 3 left, and falling
+            await settled(dispatcher, lambda: len(api.get("/api/v1/restock/requests").json()["items"]) == 1)
+            (request,) = api.get("/api/v1/restock/requests").json()["items"]
+            assert (request["level"], request["quantity"], request["state"]) == (3, 7, "proposed")
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
