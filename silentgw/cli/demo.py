@@ -28,7 +28,7 @@ from silentgw.simulator.demo_layout import demo_layout
 from silentgw.simulator.demo_store import seed_catalog, seed_reorder_rules
 from silentgw.simulator.player import Player, ScaledClock
 from silentgw.simulator.rig import serial_rig
-from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+from silentgw.simulator.store_day import StoreDay, StoreDayPlan, home_shelves
 
 __all__ = ["demo"]
 
@@ -64,8 +64,8 @@ def seed_store(settings: Settings, engine: Engine) -> str:
         catalog = Catalog(session, site_id=settings.site.id)
         layout = apply_layout(catalog, settings)
         products, members = seed_catalog(catalog, today=dt.datetime.now(dt.UTC).date())
-        shelves = sorted({z.location for z in settings.zones if z.kind == "shelf"})
-        rules = seed_reorder_rules(catalog, shelves)
+        located = {z.id: z.location for z in settings.zones}
+        rules = seed_reorder_rules(catalog, {gtin: located[z] for gtin, z in home_shelves(settings).items()})
     return f"{layout.inserted} layout rows, {products} products, {members} members and {rules} reorder rules added"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -147,21 +147,22 @@ def seed_catalog(catalog: Catalog, *, today: dt.date, seed: int = 7) -> tuple[in
     return added_products, added_members
 
 
-def seed_reorder_rules(catalog: Catalog, locations: Iterable[str], *, minimum: int = 5, maximum: int = 10) -> int:
-    """Add a reorder rule for every demo product at each of ``locations`` where it has none; how many were added.
+def seed_reorder_rules(catalog: Catalog, homes: Mapping[str, str], *, minimum: int = 5, maximum: int = 10) -> int:
+    """Add a reorder rule for each product (GTIN) at the location it is shelved in (``homes``: GTIN -> location) where
+    it has none; how many were added.
 
-    A store day stocks six of each product on a shelf, so the first sale of a product proposes a restock request:
-    the demo shows requests for staff to approve within its first minutes.
+    A store day stocks six of each product on its shelf, so a product's first sales propose a restock request: the
+    demo shows requests for staff to approve within its first minutes.
     """
-    ids = dict(catalog.session.execute(select(Product.gtin, Product.id).where(
-        Product.gtin.in_([p.gtin for p in DEMO_PRODUCTS]))).tuples().all())  # fmt: skip
+    ids = dict(
+        catalog.session.execute(select(Product.gtin, Product.id).where(Product.gtin.in_(list(homes)))).tuples().all()
+    )
     have = set(catalog.session.execute(select(ReorderRule.product_id, ReorderRule.location_id)).tuples().all())
     added = 0
-    for location in locations:
-        for product in DEMO_PRODUCTS:
-            pid = ids.get(product.gtin)
-            if pid is not None and (pid, location) not in have:
-                catalog.session.add(ReorderRule(product_id=pid, location_id=location, minimum=minimum, maximum=maximum))
-                added += 1
+    for gtin, location in sorted(homes.items()):
+        pid = ids.get(gtin)
+        if pid is not None and (pid, location) not in have:
+            catalog.session.add(ReorderRule(product_id=pid, location_id=location, minimum=minimum, maximum=maximum))
+            added += 1
     catalog.session.flush()
     return added

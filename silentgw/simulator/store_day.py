@@ -33,7 +33,7 @@ from silentgw.gateway.identity import Epc, decode, encode_sgtin
 from silentgw.simulator.demo_store import DEMO_MEMBERS, DEMO_PRODUCTS, DemoProduct
 from silentgw.simulator.truth import Sale, SimItem, Truth, What
 
-__all__ = ["StoreDay", "StoreDayPlan", "micro_batches"]
+__all__ = ["StoreDay", "StoreDayPlan", "home_shelves", "micro_batches"]
 
 Emission = TagRead | SensorReading | DeviceStatus
 Obs = TypeVar("Obs", bound=Observation)
@@ -123,6 +123,16 @@ class _Layout:
 
     def shelves(self) -> list[str]:
         return [z for z, k in self.kind.items() if k == "shelf" and self.antennas[z]]
+
+
+def home_shelves(settings: Settings) -> dict[str, str]:
+    """Each demo product's GTIN -> the shelf zone a store day stocks it on (shelves taken in turn)."""
+    return _homes(_Layout(settings))
+
+
+def _homes(layout: _Layout) -> dict[str, str]:
+    shelves = layout.shelves()
+    return {product.gtin: shelves[n % len(shelves)] for n, product in enumerate(DEMO_PRODUCTS)} if shelves else {}
 
 
 class StoreDay:
@@ -216,10 +226,10 @@ class StoreDay:
 
     def _open(self) -> None:
         start = self.plan.start
-        shelves = self.layout.shelves()
+        homes = _homes(self.layout)
         backroom = self.layout.first("backroom")
-        for n, product in enumerate(DEMO_PRODUCTS):
-            shelf = shelves[n % len(shelves)]
+        for product in DEMO_PRODUCTS:
+            shelf = homes[product.gtin]
             for _ in range(self.plan.items_per_product):
                 self._place(self._new_item(product), shelf, start, "stocked")
                 self._place(self._new_item(product), backroom, start, "stocked")
