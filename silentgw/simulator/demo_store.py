@@ -154,10 +154,9 @@ def seed_reorder_rules(catalog: Catalog, homes: Mapping[str, str], *, minimum: i
     A store day stocks six of each product on its shelf, so a product's first sales propose a restock request: the
     demo shows requests for staff to approve within its first minutes.
     """
-    ids = dict(
-        catalog.session.execute(select(Product.gtin, Product.id).where(Product.gtin.in_(list(homes)))).tuples().all()
-    )
-    have = set(catalog.session.execute(select(ReorderRule.product_id, ReorderRule.location_id)).tuples().all())
+    query = select(Product.gtin, Product.id).where(Product.gtin.in_(list(homes)))
+    ids = {gtin: pid for gtin, pid in catalog.session.execute(query)}
+    have = {(pid, loc) for pid, loc in catalog.session.execute(select(ReorderRule.product_id, ReorderRule.location_id))}
     added = 0
     for gtin, location in sorted(homes.items()):
         pid = ids.get(gtin)

@@ -105,7 +105,8 @@ def restock_section(catalog: Catalog) -> Restock:
     names = {row.gtin: row.name for row in low}
     missing = {r.gtin for r in requests} - names.keys()
     if missing:
-        names |= dict(catalog.session.execute(select(Product.gtin, Product.name).where(Product.gtin.in_(missing))))
+        query = select(Product.gtin, Product.name).where(Product.gtin.in_(missing))
+        names |= {gtin: name for gtin, name in catalog.session.execute(query)}
     return Restock(low, requests, names)
 
 

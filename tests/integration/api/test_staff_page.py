@@ -18,10 +18,12 @@ from silentgw.drivers.registry import Registry
 from silentgw.gateway.app import run_gateway
 from silentgw.gateway.config import Settings
 from silentgw.gateway.store import keys
+from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.models import RestockRequest, RestockState, Role
+from silentgw.gateway.transitions import Arrived
 from tests.keys import bearer
 from tests.staff import MILK, TEE_M, stocked_store
-from tests.tags import tag
+from tests.tags import at, tag
 from tests.unit.gateway.test_app import CountingReader
 
 
@@ -110,6 +112,13 @@ def test_operators_approve_and_cancel_restock_and_staff_may_not(page: TestClient
     assert state(engine) is RestockState.APPROVED
     shown = page.get("/")
     assert f"Approved the restock request for 7 of {MILK.gtin} at aisle-1." in shown.text
+    refilled = SqlStockLedger(engine)
+    refilled.apply([Arrived(tag(MILK, n), "shelf-1a", at(30 + n)) for n in range(20, 25)], refilled.zones())
+    filled = page.get("/")  # the request is still open, its product no longer low: it is named all the same
+    assert filled.status_code == 200
+    section = filled.text.split('id="restock"')[1].split("</section>")[0]
+    assert "Whole milk" not in section.split("Open restock requests")[0]  # not low any more
+    assert MILK.name in section.split("Open restock requests")[1]
     assert "Approved the restock request" not in page.get("/").text  # said once
     again = page.post(f"/ui/restock/{request_id}/approve")
     assert "Not done: a request that is approved cannot be approved." in again.text
