@@ -95,5 +95,5 @@ def sensor_history(
                          last=b.last, unit=b.unit)
         for b in found
     ]  # fmt: skip
-    return SensorHistoryOut(sensor=sensor, quantity=quantity, start=start.astimezone(dt.UTC), end=end.astimezone(dt.UTC),
-                      step=step, buckets=buckets)  # fmt: skip
+    return SensorHistoryOut(sensor=sensor, quantity=quantity, start=start.astimezone(dt.UTC),
+                            end=end.astimezone(dt.UTC), step=step, buckets=buckets)  # fmt: skip
