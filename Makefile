@@ -38,6 +38,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

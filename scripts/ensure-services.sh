@@ -17,6 +17,7 @@ wait_port() {
 missing=""
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
 command -v mosquitto_sub >/dev/null 2>&1 || missing="$missing mosquitto-clients"  # the ingest benchmark's ceiling
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"  # the API benchmark's load generator
 command -v pg_ctlcluster >/dev/null 2>&1 || missing="$missing postgresql"
 # VictoriaMetrics speaks the InfluxDB v2 write API; the time-series tests start their own on a free port (not here).
 [ -x /usr/bin/victoria-metrics ] || missing="$missing victoria-metrics"

@@ -16,6 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from silentgw import __version__
 from silentgw.api import problems, ui
+from silentgw.api.admission import Admission, admitted_at_once
 from silentgw.api.auth import KeyCache, authorize, document
 from silentgw.api.routes import (
     counts,
@@ -104,6 +105,7 @@ def create_app(
     app.state.dispatcher = dispatcher  # the outbox's, when the gateway runs here: live stream, webhook sinks
     app.state.pipeline = pipeline  # the read pipeline's, when it runs here: cycle counts
     problems.install(app)
+    app.add_middleware(Admission, limit=lambda: admitted_at_once(app.state.engine))
     app.include_router(health.router)
     app.include_router(metrics.router)  # /metrics for Prometheus, at the root and without a key like /healthz
     guarded = [Depends(authorize)]

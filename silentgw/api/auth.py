@@ -11,7 +11,8 @@ schemes a client generator needs.
 
 A key's check is one indexed query; a verified key is remembered for :data:`REMEMBER` seconds, so a busy client
 does not cost a query per request. Revoking a key through this API forgets it at once; a key revoked elsewhere
-(the command line, another process) stops working within that time.
+(the command line, another process) stops working within that time. A remembered key is checked on the event loop
+(a digest and a dict lookup); only a query goes to a worker thread, so most requests make no thread hop for it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from silentgw.gateway.store import keys
 from silentgw.gateway.store.database import StoreUnavailable
@@ -67,8 +69,13 @@ class KeyCache:
         self.engine = engine
         self._known: dict[str, tuple[Role, float]] = {}
 
+    def remembered(self, key: str) -> Role | None:
+        """The role of ``key`` if it was verified less than :data:`REMEMBER` seconds ago (None: ask :meth:`role`)."""
+        known = self._known.get(keys.digest(key))
+        return known[0] if known is not None and known[1] > time.monotonic() else None
+
     def role(self, key: str) -> Role | None:
-        """The role of ``key`` (None: no such key, or revoked)."""
+        """The role of ``key`` (None: no such key, or revoked); a query unless it is remembered."""
         digest = keys.digest(key)
         now = time.monotonic()
         known = self._known.get(digest)
@@ -92,7 +99,7 @@ class KeyCache:
         self._known.clear()
 
 
-def authorize(
+async def authorize(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
@@ -103,7 +110,8 @@ def authorize(
     if not key:
         raise HTTPException(401, "An API key is needed (Authorization: Bearer <key>, or X-API-Key)", challenge)
     cache: KeyCache = request.app.state.keys
-    role = cache.role(key)
+    # A dependency declared with `async def` runs on the event loop; only a key not remembered costs a thread.
+    role = cache.remembered(key) or await run_in_threadpool(cache.role, key)
     if role is None:
         raise HTTPException(401, "This API key is not valid (unknown or revoked)", challenge)
     route = request.scope.get("route")

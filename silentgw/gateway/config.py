@@ -227,8 +227,9 @@ class TimeSeriesSettings(_Section):
     bucket: str = "silentgw"
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     """Points sent in one write request, at most."""
-    flush_interval: float = Field(default=1.0, gt=0, le=3600)
-    """Seconds a point may wait for its batch to fill before the batch is sent anyway."""
+    flush_interval: float = Field(default=1.0, gt=0, le=30)
+    """Seconds a point may wait for its batch to fill before the batch is sent anyway. At most 30: influxdb-client's
+    batch timer runs on a pool thread that the process waits for at exit, up to one interval after closing."""
     retry_interval: float = Field(default=5.0, gt=0, le=3600)
     """Seconds before the client's first retry of a failed write (then doubling, up to 30 s between tries)."""
     max_retry_time: float = Field(default=180.0, gt=0)

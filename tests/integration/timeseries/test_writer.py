@@ -72,7 +72,8 @@ def test_readings_are_read_back_with_their_values_tags_and_times(victoria: Victo
 
 def test_close_sends_what_still_waits_for_its_batch(victoria: VictoriaMetrics, request: pytest.FixtureRequest) -> None:
     # The client's own flush() does nothing: a batch that is neither full nor due goes out only when closing.
-    writer = TimeSeriesWriter(options(victoria, batch_size=10_000, flush_interval=3600), site=SITE)
+    # (the interval is the longest a batch timer may hold the test process at exit: see TimeSeriesSettings)
+    writer = TimeSeriesWriter(options(victoria, batch_size=10_000, flush_interval=5), site=SITE)
     request.addfinalizer(writer.close)
     writer.write_readings(temperatures(recent(), 7))
     time.sleep(0.5)
