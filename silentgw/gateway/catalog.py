@@ -101,25 +101,33 @@ class Page(Generic[T]):
         self.next_cursor = next_cursor
 
 
-def encode_cursor(key: Any) -> str:
-    """A cursor pointing past the row whose ordering key is ``key`` (opaque to clients)."""
-    return base64.urlsafe_b64encode(orjson.dumps([key])).decode().rstrip("=")
+def encode_cursor(*keys: Any) -> str:
+    """A cursor pointing past the row whose ordering keys are ``keys`` (JSON values; opaque to clients)."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(keys))).decode().rstrip("=")
 
 
 # The integer keys are at most 64 bits on both databases; a larger one in a cursor is not one we handed out.
 _MAX_KEY = 2**63 - 1
 
 
-def decode_cursor(cursor: str, key_type: type[Any]) -> Any:
-    """The key inside ``cursor``, refused unless it has the type of the key of the list it is used with."""
+def decode_cursor(cursor: str, *kinds: type[Any]) -> list[Any]:
+    """The keys inside ``cursor``, refused unless they are as many as ``kinds`` and of those types (the ordering keys
+    of the list it is used with)."""
     try:
-        (key,) = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        keys = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as exc:
         raise InvalidCursor("not a cursor this API handed out", field="cursor") from exc
     # bool is an int to isinstance; a cursor from another list (a string key for an integer one) is refused too
-    if type(key) is not key_type or (key_type is int and not -_MAX_KEY <= key <= _MAX_KEY):
+    if (
+        not isinstance(keys, list)
+        or len(keys) != len(kinds)
+        or not all(
+            type(k) is kind and (kind is not int or -_MAX_KEY <= k <= _MAX_KEY)
+            for k, kind in zip(keys, kinds, strict=True)
+        )
+    ):
         raise InvalidCursor("not a cursor this API handed out for this list", field="cursor")
-    return key
+    return keys
 
 
 def contains(text: str) -> str:
@@ -158,7 +166,7 @@ class Catalog:
         key = model.__mapper__.get_property_by_column(pk).key
         query = select(model).where(*where).order_by(pk).limit(limit + 1).options(*options)
         if cursor is not None:
-            query = query.where(pk > decode_cursor(cursor, pk.type.python_type))
+            query = query.where(pk > decode_cursor(cursor, pk.type.python_type)[0])
         rows = list(self.session.scalars(query))
         more = len(rows) > limit
         rows = rows[:limit]

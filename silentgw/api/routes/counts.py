@@ -186,7 +186,7 @@ def count_items(
     if outcome is not None:
         query = query.where(c.outcome == outcome)
     if cursor is not None:
-        query = query.where(c.item_key > decode_cursor(cursor, str))
+        query = query.where(c.item_key > decode_cursor(cursor, str)[0])
     rows = catalog.session.execute(query).all()
     more = len(rows) > limit
     rows = rows[:limit]

@@ -244,7 +244,7 @@ def member_purchases(
         .where(s.member_id == member.id).order_by(s.closed_at.desc(), s.id.desc()).limit(limit + 1)
     )  # fmt: skip
     if cursor is not None:
-        when, _, sale = decode_cursor(cursor, str).partition("|")
+        when, sale = decode_cursor(cursor, str, str)
         try:
             after = dt.datetime.fromisoformat(when)
         except ValueError:
@@ -262,5 +262,5 @@ def member_purchases(
             PurchaseOut(sale=i, checkout=c, time=t, total=tot, currency=cur, points=pts, items=sorted(lines.get(i, [])))
             for i, c, t, tot, cur, pts in rows
         ],
-        next_cursor=encode_cursor(f"{rows[-1][2].isoformat()}|{rows[-1][0]}") if more else None,
+        next_cursor=encode_cursor(rows[-1][2].isoformat(), rows[-1][0]) if more else None,
     )

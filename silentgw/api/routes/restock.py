@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, select, tuple_
 from silentgw.api.auth import allow
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import Gtin, PageOut, Slug
-from silentgw.gateway.catalog import Catalog, Conflict, InvalidCursor, NotFound, decode_cursor, encode_cursor
+from silentgw.gateway.catalog import Catalog, Conflict, NotFound, decode_cursor, encode_cursor
 from silentgw.gateway.restock import OPEN
 from silentgw.gateway.store.models import Location, Product, ReorderRule, RestockRequest, RestockState, Role
 from silentgw.gateway.store.restock import StepRefused, take_step
@@ -98,10 +98,8 @@ def list_rules(
     if location is not None:
         query = query.where(r.location_id == location)
     if cursor is not None:
-        pid, _, loc = decode_cursor(cursor, str).partition("|")
-        if not pid.isdigit():
-            raise InvalidCursor("not a cursor this API handed out for this list", field="cursor")
-        query = query.where(tuple_(r.product_id, r.location_id) > tuple_(int(pid), loc))
+        pid, loc = decode_cursor(cursor, int, str)
+        query = query.where(tuple_(r.product_id, r.location_id) > tuple_(pid, loc))
     rows = catalog.session.execute(query).all()
     more, rows = len(rows) > limit, rows[:limit]
     return PageOut[RuleOut](
@@ -117,7 +115,7 @@ def list_rules(
             )
             for row, gtin in rows
         ],
-        next_cursor=encode_cursor(f"{rows[-1][0].product_id}|{rows[-1][0].location_id}") if more else None,
+        next_cursor=encode_cursor(rows[-1][0].product_id, rows[-1][0].location_id) if more else None,
     )
 
 

@@ -13,13 +13,10 @@ go to a worker thread in one hop, on a connection held only there.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import functools
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Connection, Integer, Select, bindparam, func, or_, select, tuple_
@@ -27,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from silentgw.api.deps import LimitDep, ReaderDep
 from silentgw.api.schemas import PageOut
-from silentgw.gateway.catalog import InvalidCursor, NotFound, contains
+from silentgw.gateway.catalog import NotFound, contains, decode_cursor, encode_cursor
 from silentgw.gateway.identity import Epc, decode
 from silentgw.gateway.ledger import COUNTED
 from silentgw.gateway.store.models import (
@@ -97,24 +94,8 @@ class HistoryOut(BaseModel):
     events: list[dict[str, Any]]
 
 
-def _cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
-
-
 def _after(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | None:
-    if cursor is None:
-        return None
-    try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, orjson.JSONDecodeError, ValueError) as exc:
-        raise InvalidCursor("not a cursor this API handed out", field="cursor") from exc
-    if (
-        not isinstance(values, list)
-        or len(values) != len(kinds)
-        or not all(type(v) is k for v, k in zip(values, kinds, strict=True))
-    ):
-        raise InvalidCursor("not a cursor this API handed out for this list", field="cursor")
-    return values
+    return None if cursor is None else decode_cursor(cursor, *kinds)
 
 
 LevelPage = PageOut[LevelOut]
@@ -156,7 +137,7 @@ def stock(
             params["after_product"] = after[0]
         query = _zone_query(gtin is not None, sku is not None, q is not None, after is not None)
         rows = session.execute(query, params).all()
-        next_cursor = _cursor([rows[limit - 1][0]]) if len(rows) > limit else None
+        next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
         items = [_level(g, s, n, loc, c, zone) for _, g, s, n, loc, c in rows[:limit]]
         return LevelPage(items=items, next_cursor=next_cursor)
     after = _after(cursor, (int, str))
@@ -165,7 +146,7 @@ def stock(
     query = _levels_query(gtin is not None, sku is not None, q is not None, location is not None, empty,
                           after is not None)  # fmt: skip
     rows = session.execute(query, params).all()
-    next_cursor = _cursor([rows[limit - 1][5], rows[limit - 1][3]]) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1][5], rows[limit - 1][3]) if len(rows) > limit else None
     items = [_level(g, s, n, loc, qty) for g, s, n, loc, qty, _ in rows[:limit]]
     return LevelPage(items=items, next_cursor=next_cursor)
 
