@@ -4,21 +4,18 @@ restock rule run on the events that wrote, which raises one proposed request."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from silentgw.api.routes import restock
 from silentgw.gateway.catalog import Catalog
-from silentgw.gateway.config import Settings, load_settings
-from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.config import Settings
 from silentgw.gateway.store import outbox
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.restock import RestockRule
 from silentgw.gateway.transitions import Arrived, Departed
-from silentgw.simulator.demo_store import DEMO_PRODUCTS, seed_catalog
-from tests.integration.pipeline.conftest import EXAMPLE
+from silentgw.simulator.demo_store import DEMO_PRODUCTS
+from tests.integration.pipeline.conftest import example_store
 from tests.tags import at, tag
 
 __all__ = ["MILK", "TEE_M", "TEE_S", "stocked_store"]
@@ -29,11 +26,9 @@ MILK, TEE_S, TEE_M = DEMO_PRODUCTS[0], DEMO_PRODUCTS[14], DEMO_PRODUCTS[15]
 def stocked_store(engine: Engine, database_url: str) -> Settings:
     """Milk at aisle-1 (3, at its minimum: one proposed request for 7), tees S (aisle-2: 3) and M (aisle-2: 1,
     backroom: 5); the example store's settings on ``database_url``."""
-    settings = load_settings(EXAMPLE, {}).model_copy(update={"database_url": database_url})
+    settings = example_store(engine, database_url)
     with Session(engine) as session, session.begin():
         catalog = Catalog(session, site_id=settings.site.id)
-        apply_layout(catalog, settings)
-        seed_catalog(catalog, today=dt.date(2026, 11, 24))
         restock.put_rule(MILK.gtin, "aisle-1", restock.RuleIn(minimum=3, maximum=10), catalog)
     ledger = SqlStockLedger(engine)
     zones = ledger.zones()

@@ -23,21 +23,18 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 from schemathesis.core.result import Ok
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
 from silentgw.api import create_app
-from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings, load_settings
-from silentgw.gateway.layout import apply_layout
 from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.database import connect, upgrade
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.transitions import Arrived
-from silentgw.simulator.demo_store import DEMO_PRODUCTS, seed_catalog
+from silentgw.simulator.demo_store import DEMO_PRODUCTS
 from tests.conftest import POSTGRES_URL
-from tests.integration.pipeline.conftest import EXAMPLE
+from tests.integration.pipeline.conftest import EXAMPLE, example_store
 from tests.keys import bearer
-from tests.tags import T0, at, tag
+from tests.tags import at, tag
 
 pytestmark = pytest.mark.slow
 
@@ -60,11 +57,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     engine = connect(url)
     upgrade(engine)
-    settings = load_settings(EXAMPLE, {}).model_copy(update={"database_url": url})
-    with Session(engine) as session, session.begin():
-        catalog = Catalog(session, site_id=settings.site.id)
-        apply_layout(catalog, settings)
-        seed_catalog(catalog, today=T0.date())
+    example_store(engine)
     ledger = SqlStockLedger(engine)
     zones = ledger.zones()
     ledger.apply([Arrived(tag(p, n), "shelf-1a", at(n)) for p in DEMO_PRODUCTS[:3] for n in range(4)], zones)

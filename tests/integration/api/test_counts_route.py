@@ -8,22 +8,19 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from silentgw.api import create_app
 from silentgw.drivers.observations import TagRead
-from silentgw.gateway.catalog import Catalog
-from silentgw.gateway.config import Settings, load_settings
+from silentgw.gateway.config import Settings
 from silentgw.gateway.identity import Epc, decode
-from silentgw.gateway.layout import apply_layout
 from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.models import Role
 from silentgw.gateway.transitions import Arrived
-from silentgw.simulator.demo_store import DEMO_PRODUCTS, seed_catalog
-from tests.integration.pipeline.conftest import EXAMPLE
+from silentgw.simulator.demo_store import DEMO_PRODUCTS
+from tests.integration.pipeline.conftest import example_store
 from tests.keys import bearer
-from tests.tags import T0, at, tag
+from tests.tags import at, tag
 
 MILK, TEE = DEMO_PRODUCTS[0], DEMO_PRODUCTS[14]
 
@@ -41,11 +38,7 @@ class Clock:
 @pytest.fixture
 def settings(engine: Engine, database_url: str) -> Settings:
     """The example store: five cartons of milk on shelf 1A (aisle 1), two tees on shelf 2A (aisle 2)."""
-    settings = load_settings(EXAMPLE, {}).model_copy(update={"database_url": database_url})
-    with Session(engine) as session, session.begin():
-        catalog = Catalog(session, site_id=settings.site.id)
-        apply_layout(catalog, settings)
-        seed_catalog(catalog, today=T0.date())
+    settings = example_store(engine, database_url)
     ledger = SqlStockLedger(engine)
     zones = ledger.zones()
     ledger.apply([Arrived(tag(MILK, n), "shelf-1a", at(n)) for n in range(5)], zones)

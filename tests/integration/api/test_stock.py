@@ -3,30 +3,21 @@ where an item is (by EPC, or by GTIN and serial) and its history; pages and bad 
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from silentgw.gateway.catalog import Catalog
-from silentgw.gateway.config import Settings, load_settings
-from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.config import Settings
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.transitions import Arrived, Moved, Passed
-from silentgw.simulator.demo_store import DEMO_PRODUCTS, seed_catalog
-from tests.integration.pipeline.conftest import EXAMPLE
+from silentgw.simulator.demo_store import DEMO_PRODUCTS
+from tests.integration.pipeline.conftest import example_store
 from tests.tags import at, tag
 
 MILK, TEE = DEMO_PRODUCTS[0], DEMO_PRODUCTS[14]
 
 
 def stocked(engine: Engine) -> Settings:
-    settings = load_settings(EXAMPLE, {})
-    with Session(engine) as session, session.begin():
-        catalog = Catalog(session, site_id=settings.site.id)
-        apply_layout(catalog, settings)
-        seed_catalog(catalog, today=dt.date(2026, 11, 24))
+    settings = example_store(engine)
     ledger = SqlStockLedger(engine)
     zones = ledger.zones()
     ledger.apply([Arrived(tag(MILK, n), "shelf-1a", at(n)) for n in range(3)], zones)

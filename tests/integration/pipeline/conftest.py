@@ -23,11 +23,21 @@ def settings(database_url: str) -> Settings:
     return load_settings(EXAMPLE, {}).model_copy(update={"database_url": database_url})
 
 
-@pytest.fixture
-def store(engine: Engine, settings: Settings) -> Engine:
-    """The example layout and the demo catalog (products, members and their cards) in the test's database."""
+def example_store(engine: Engine, database_url: str | None = None) -> Settings:
+    """The example layout and the demo catalog (products, members and their cards) in ``engine``'s database; the
+    example's settings, on ``database_url`` if given."""
+    settings = load_settings(EXAMPLE, {})
+    if database_url is not None:
+        settings = settings.model_copy(update={"database_url": database_url})
     with Session(engine) as session, session.begin():
         catalog = Catalog(session, site_id=settings.site.id)
         apply_layout(catalog, settings)
         seed_catalog(catalog, today=dt.date(2026, 11, 24))
+    return settings
+
+
+@pytest.fixture
+def store(engine: Engine, settings: Settings) -> Engine:
+    """The example layout and the demo catalog (products, members and their cards) in the test's database."""
+    example_store(engine)
     return engine
