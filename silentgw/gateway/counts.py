@@ -13,25 +13,30 @@ the share of expected items that were seen, in percent, rounded down to two deci
 missing; an empty expectation is 100% accurate. Unexpected items do not lower accuracy: they are reported apart.
 
 A count started through the API is *open* until it closes (when an operator closes it, or when its duration is up):
-:class:`~silentgw.gateway.counting.OpenCounts` collects (with :func:`collect`) the EPCs read by the antennas of each
-open count's zones within its window meanwhile, fed every micro-batch by the pipeline, and hands them over when the
-count closes. Open counts live in the gateway's memory: a count open when the gateway stops is dropped (its reads so
-far would not say what was on the shelf) and must be started again.
+:class:`OpenCounts` collects (with :func:`collect`) the EPCs read by the antennas of each open count's zones within
+its window meanwhile, fed every micro-batch by the pipeline, and hands them over when the count closes. Open counts
+live in the gateway's memory: a count open when the gateway stops is dropped (its reads so far would not say what
+was on the shelf) and must be started again.
+
+This module decides; ``store.counts`` is the store's side (what a scope expects, a close written once), as
+``ledger`` and ``store.ledger`` are for stock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal, NamedTuple
 
 from silentgw.drivers.observations import TagRead
+from silentgw.gateway.zones import AntennaZone
 
 __all__ = [
-    "CountExists", "CountResult", "CycleCount", "OpenCount", "Scope", "ScopeKind", "Sighting", "accuracy", "collect",
-    "result", "seen_in",
+    "CountExists", "CountResult", "CycleCount", "OpenCount", "OpenCounts", "Scope", "ScopeKind", "Sighting", "accuracy",
+    "collect", "result", "seen_in",
 ]  # fmt: skip
 
 ScopeKind = Literal["zone", "location"]
@@ -153,3 +158,65 @@ def collect(counts: Sequence[OpenCount], batch: Sequence[Any], zone_of: Mapping[
                 for count in counts:
                     if zone in count.zones and count.start <= obs.time and (count.due is None or obs.time < count.due):
                         count.seen.add(obs.epc)
+
+
+class OpenCounts:
+    """The counts under way, each collecting the EPCs its zones' antennas read.
+
+    The pipeline feeds it from its worker thread while the API starts and closes counts from others, so every method
+    takes a lock; :meth:`observe` costs nothing while no count is open.
+    """
+
+    def __init__(self, antennas: Mapping[tuple[str, int], AntennaZone]) -> None:
+        self._zone_of = {where: a.zone for where, a in antennas.items()}
+        self._open: dict[str, OpenCount] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def start(self, count: OpenCount) -> OpenCount:
+        """Open ``count``; :class:`CountExists` if one with its id is open."""
+        with self._lock:
+            if count.id in self._open:
+                raise CountExists(f"count {count.id!r} is already open")
+            self._open[count.id] = count
+            return count
+
+    def observe(self, batch: Sequence[Any]) -> None:
+        """Collect the EPC reads of ``batch`` (observations of every kind) into the open counts of their zones whose
+        window holds the read's time (from the count's start, and before it is due if it has a duration)."""
+        if not self._open:
+            return
+        with self._lock:
+            collect(list(self._open.values()), batch, self._zone_of)
+
+    def get(self, count_id: str) -> OpenCount | None:
+        """The open count ``count_id`` (a snapshot of what it has seen), or None."""
+        with self._lock:
+            count = self._open.get(count_id)
+            return None if count is None else replace(count, seen=set(count.seen))
+
+    def all(self) -> list[OpenCount]:
+        """Every open count, oldest first (snapshots)."""
+        with self._lock:
+            ids = sorted(self._open, key=lambda i: (self._open[i].start, i))
+        return [c for i in ids if (c := self.get(i)) is not None]
+
+    def take(self, count_id: str) -> OpenCount | None:
+        """Remove the open count ``count_id`` and hand it over to be closed (None: no such open count)."""
+        with self._lock:
+            return self._open.pop(count_id, None)
+
+    def put_back(self, count: OpenCount) -> None:
+        """Reopen a count taken whose close could not be written (the database was away), with what it had seen."""
+        with self._lock:
+            current = self._open.setdefault(count.id, count)
+            if current is not count:
+                current.seen |= count.seen
+
+    def due(self, now: dt.datetime) -> list[OpenCount]:
+        """Take every count whose duration is up at ``now``."""
+        with self._lock:
+            ids = [i for i, c in self._open.items() if c.due is not None and c.due <= now]
+            return [self._open.pop(i) for i in ids]

@@ -40,8 +40,7 @@ from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, S
 from silentgw.gateway import checkout, events, presence
 from silentgw.gateway.checkout import CheckoutEvent, CheckoutRules, CheckoutState, Sale, UnpaidExit
 from silentgw.gateway.config import Settings
-from silentgw.gateway.counting import OpenCounts
-from silentgw.gateway.counts import OpenCount
+from silentgw.gateway.counts import OpenCount, OpenCounts
 from silentgw.gateway.events import Event
 from silentgw.gateway.identity import Epc
 from silentgw.gateway.ledger import COUNTED, Movement, identify

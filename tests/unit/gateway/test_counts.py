@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 
 from silentgw.drivers.observations import SensorReading, TagRead
-from silentgw.gateway.counting import OpenCounts
 from silentgw.gateway.counts import (
     CountExists,
     CycleCount,
     OpenCount,
+    OpenCounts,
     Scope,
     Sighting,
     accuracy,
