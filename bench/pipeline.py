@@ -36,10 +36,9 @@ from silentgw.gateway import presence
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.config import Settings
 from silentgw.gateway.identity import encode_sgtin
-from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.layout import apply_layout, zone_map
 from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.database import connect, upgrade
-from silentgw.gateway.zones import ZoneMap
 from silentgw.simulator.demo_store import DEMO_PRODUCTS, seed_catalog
 
 T0 = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
@@ -149,7 +148,7 @@ def micro_batches(tags: list[str], total: int, size: int, seed: int) -> list[Bat
 
 def through_presence(store: Settings, batches: list[Batch]) -> tuple[float, Counter[str], int]:
     """Reads per second through ``presence.step`` alone, the transitions by kind, the tags tracked at the end."""
-    state = presence.PresenceState(ZoneMap.from_settings(store))
+    state = presence.PresenceState(zone_map(store))
     kinds: Counter[str] = Counter()
     start = time.perf_counter()
     for batch, now in batches:
@@ -196,7 +195,7 @@ def on_postgresql(batches: list[Batch]) -> tuple[float, Pipeline]:
 
 def bytes_per_tag(store: Settings, tags: list[str], seed: int) -> float:
     """Traced memory of a presence state after four rounds, fresh EPC strings included, per tracked tag."""
-    zones = ZoneMap.from_settings(store)
+    zones = zone_map(store)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]

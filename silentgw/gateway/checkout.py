@@ -36,9 +36,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from silentgw.drivers.observations import Observation, TagRead
-from silentgw.gateway.config import Settings
 from silentgw.gateway.transitions import Arrived, Departed, Moved, Passed, Transition
-from silentgw.gateway.zones import CARD_DRIVERS
 
 __all__ = [
     "CardPresented",
@@ -50,7 +48,6 @@ __all__ = [
     "Sale",
     "Session",
     "UnpaidExit",
-    "card_readers",
     "cards_from",
     "receipt",
     "sale_id",
@@ -114,13 +111,6 @@ class CheckoutRules:
         if self.checkouts & self.exits:
             raise ValueError("a zone cannot be both a checkout and an exit")
 
-    @classmethod
-    def from_settings(cls, settings: Settings, **timings: float) -> CheckoutRules:
-        """The checkouts and exits of the configured store; ``timings`` overrides the defaults."""
-        checkouts = frozenset(z.id for z in settings.zones if z.kind == "checkout")
-        exits = frozenset(z.id for z in settings.zones if z.kind == "exit")
-        return cls(checkouts, exits, **timings)
-
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -153,25 +143,6 @@ class CheckoutState:
 def sale_id(checkout: str, opened: dt.datetime) -> str:
     """The stable id of the sale a session at ``checkout`` opened at ``opened`` becomes (a UUID, as text)."""
     return str(uuid.uuid5(_SALES, f"{checkout}|{opened.astimezone(dt.UTC).isoformat()}"))
-
-
-def card_readers(settings: Settings) -> dict[str, str]:
-    """Card reader id -> the checkout zone it serves, for the configured readers with a card driver.
-
-    Card readers at zones that are not checkouts serve something else (a door, say) and are left out; a card reader
-    whose antennas name two checkouts is refused, since a card read could not then say where the member is.
-    """
-    checkouts = {z.id for z in settings.zones if z.kind == "checkout"}
-    readers: dict[str, str] = {}
-    for device in settings.devices:
-        if device.driver.kind not in CARD_DRIVERS:
-            continue
-        zones = sorted({a.zone for a in device.antennas} & checkouts)
-        if len(zones) > 1:
-            raise ValueError(f"card reader {device.id} serves more than one checkout: {', '.join(zones)}")
-        if zones:
-            readers[device.id] = zones[0]
-    return readers
 
 
 def cards_from(observations: Iterable[Observation], readers: Mapping[str, str]) -> list[CardPresented]:

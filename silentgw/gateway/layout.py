@@ -1,20 +1,27 @@
-"""The configured layout (site, locations, zones, devices, antennas) written into the store.
+"""The configured layout (site, locations, zones, devices, antennas): written into the store, and handed to the
+pure core as values.
 
 The settings file is the source of truth for what hardware is where; ``apply_layout`` makes the database agree,
 inserting what is new and updating what changed, so it is safe to run at every start. Rows the API added and the
 file does not mention are left alone.
+
+Presence and checkout decide from plain values, never from the settings (so the pure core stays free of pydantic):
+:func:`zone_map`, :func:`checkout_rules` and :func:`card_readers` turn the settings into those values, once, where
+the settings are read.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from silentgw.gateway import zones
 from silentgw.gateway.catalog import Catalog
+from silentgw.gateway.checkout import CheckoutRules
 from silentgw.gateway.config import LocationSettings, Settings
 from silentgw.gateway.store.models import Device, DeviceKind, Location, LocationKind, Site, Zone, ZoneKind
 
-__all__ = ["LayoutChanges", "apply_layout"]
+__all__ = ["LayoutChanges", "apply_layout", "card_readers", "checkout_rules", "zone_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +96,49 @@ def apply_layout(catalog: Catalog, settings: Settings) -> LayoutChanges:
                 updated += 1
     logger.info("layout of site %s applied: %d inserted, %d updated", site.id, inserted, updated)
     return LayoutChanges(inserted=inserted, updated=updated)
+
+
+def zone_map(settings: Settings) -> zones.ZoneMap:
+    """The zones presence judges by: each zone's rule is its kind's default with the thresholds its settings give;
+    every antenna of a reader that is not a card reader, resolved to its zone."""
+    found: dict[str, zones.Zone] = {}
+    for z in settings.zones:
+        given = z.presence.model_dump(exclude_none=True)
+        try:
+            rule = replace(zones.default_rule(z.kind), **given)
+        except ValueError as exc:
+            raise ValueError(f"zones.{z.id}.presence: {exc}") from exc
+        found[z.id] = zones.Zone(z.id, z.kind, rule)
+    antennas = {
+        (device.id, a.port): zones.AntennaZone(a.zone, a.role)
+        for device in settings.devices
+        if device.driver.kind not in zones.CARD_DRIVERS
+        for a in device.antennas
+    }
+    return zones.ZoneMap(found, antennas)
+
+
+def checkout_rules(settings: Settings) -> CheckoutRules:
+    """The checkouts and exits of the configured store, with checkout's default timings."""
+    checkouts = frozenset(z.id for z in settings.zones if z.kind == "checkout")
+    exits = frozenset(z.id for z in settings.zones if z.kind == "exit")
+    return CheckoutRules(checkouts, exits)
+
+
+def card_readers(settings: Settings) -> dict[str, str]:
+    """Card reader id -> the checkout zone it serves, for the configured readers with a card driver.
+
+    Card readers at zones that are not checkouts serve something else (a door, say) and are left out; a card reader
+    whose antennas name two checkouts is refused, since a card read could not then say where the member is.
+    """
+    checkouts = {z.id for z in settings.zones if z.kind == "checkout"}
+    readers: dict[str, str] = {}
+    for device in settings.devices:
+        if device.driver.kind not in zones.CARD_DRIVERS:
+            continue
+        served = sorted({a.zone for a in device.antennas} & checkouts)
+        if len(served) > 1:
+            raise ValueError(f"card reader {device.id} serves more than one checkout: {', '.join(served)}")
+        if served:
+            readers[device.id] = served[0]
+    return readers

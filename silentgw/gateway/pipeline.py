@@ -38,18 +38,18 @@ from sqlalchemy.exc import DBAPIError
 
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, SensorReading, TagRead
 from silentgw.gateway import checkout, events, presence
-from silentgw.gateway.checkout import CheckoutEvent, CheckoutRules, CheckoutState, Sale, UnpaidExit
+from silentgw.gateway.checkout import CheckoutEvent, CheckoutState, Sale, UnpaidExit
 from silentgw.gateway.config import Settings
 from silentgw.gateway.counts import OpenCount, OpenCounts
 from silentgw.gateway.events import Event
 from silentgw.gateway.identity import Epc
+from silentgw.gateway.layout import card_readers, checkout_rules, zone_map
 from silentgw.gateway.ledger import COUNTED, Movement, identify
 from silentgw.gateway.store.counts import Closed, SqlCycleCounts
 from silentgw.gateway.store.ledger import SqlStockLedger
 from silentgw.gateway.store.models import Base, Item, Member, MemberCard
 from silentgw.gateway.store.sales import Recorded, SqlSales
 from silentgw.gateway.transitions import Arrived, Moved, Transition
-from silentgw.gateway.zones import ZoneMap
 
 __all__ = ["Counters", "Pipeline", "Processed", "Unwritten", "load_members", "unreachable"]
 
@@ -166,10 +166,10 @@ class Pipeline:
         self.readings = readings
         """Handed each micro-batch's sensor readings (in the pipeline's thread): the time-series writer."""
         self.engine = engine
-        self.zones = ZoneMap.from_settings(settings)
+        self.zones = zone_map(settings)
         self.presence = state if state is not None else presence.PresenceState(self.zones)
-        self.checkout = CheckoutState(CheckoutRules.from_settings(settings))
-        self.readers = checkout.card_readers(settings)
+        self.checkout = CheckoutState(checkout_rules(settings))
+        self.readers = card_readers(settings)
         self.ledger = ledger or SqlStockLedger(engine)
         self.sales = sales or SqlSales(engine, timezone=settings.site.timezone)
         self.max_reads = max_reads
@@ -208,7 +208,7 @@ class Pipeline:
         with engine.connect() as conn:
             rows = [(str(epc), str(zone), last) for epc, zone, last in conn.execute(query)]
         stopped = max((last for _, _, last in rows), default=now)
-        state = presence.seed(ZoneMap.from_settings(settings), [(epc, zone, stopped) for epc, zone, _ in rows],
+        state = presence.seed(zone_map(settings), [(epc, zone, stopped) for epc, zone, _ in rows],
                               now=now, stopped_at=stopped)  # fmt: skip
         logger.info("presence restored: %d items in stock, stopped at %s", len(state), stopped.isoformat())
         return cls(settings, engine, state=state, **options)

@@ -21,20 +21,33 @@ event from the item's, so a rule that sees the same event twice changes nothing 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 from dataclasses import dataclass
 
 from silentgw.gateway.events import Event, event_id
-from silentgw.gateway.store.models import RestockState
 
 __all__ = [
     "OPEN",
     "TRANSITIONS",
+    "RestockState",
     "RestockStep",
     "reorder_quantity",
     "request_event",
     "step_allowed",
 ]
+
+
+class RestockState(enum.StrEnum):
+    """Where a restock request is in its life (stored as checked strings: ``store.models.RestockRequest.state``)."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    ORDERED = "ordered"
+    PARTIALLY_RECEIVED = "partially_received"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
 
 OPEN = frozenset({RestockState.PROPOSED, RestockState.APPROVED, RestockState.ORDERED, RestockState.PARTIALLY_RECEIVED})
 """States in which a request is open: no second request is raised for the same product and location."""

@@ -3,7 +3,8 @@
 A :class:`ZoneRule` holds the thresholds of one zone; :func:`default_rule` gives the defaults of each zone kind (the
 reasons are beside each one), and a zone may override any of them. A :class:`ZoneMap` resolves a read's reader and
 antenna port to its zone and, in a portal zone, to the side the antenna faces. Both are plain values: the settings
-are turned into them once, at start, by :meth:`ZoneMap.from_settings`.
+are turned into them once, at start, by :func:`silentgw.gateway.layout.zone_map`, so this module (and presence,
+which judges by it) never sees a settings object.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
-
-from silentgw.gateway.config import Settings, ZoneKind
 
 __all__ = ["CARD_DRIVERS", "PORTAL_KINDS", "AntennaZone", "Role", "Zone", "ZoneMap", "ZoneRule", "default_rule"]
 
@@ -80,7 +79,7 @@ _DEFAULTS: Mapping[str, ZoneRule] = {
 }
 
 
-def default_rule(kind: ZoneKind | str) -> ZoneRule:
+def default_rule(kind: str) -> ZoneRule:
     """The rule a zone of ``kind`` gets unless it overrides some of it."""
     return _DEFAULTS.get(kind, ZoneRule())
 
@@ -123,30 +122,6 @@ class ZoneMap:
     def readers(self, zone: str) -> frozenset[str]:
         """The readers with an antenna on ``zone``."""
         return frozenset(reader for (reader, _port), a in self.antennas.items() if a.zone == zone)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, rules: Mapping[str, ZoneRule] | None = None) -> ZoneMap:
-        """The map of the configured store: each zone's rule is its kind's default with the thresholds its settings
-        give; ``rules`` replaces the rule of the zones it names outright."""
-        rules = rules or {}
-        unknown = sorted(set(rules) - {z.id for z in settings.zones})
-        if unknown:
-            raise ValueError(f"rules for unknown zone(s): {', '.join(unknown)}")
-        zones: dict[str, Zone] = {}
-        for z in settings.zones:
-            given = z.presence.model_dump(exclude_none=True)
-            try:
-                rule = rules.get(z.id) or replace(default_rule(z.kind), **given)
-            except ValueError as exc:
-                raise ValueError(f"zones.{z.id}.presence: {exc}") from exc
-            zones[z.id] = Zone(z.id, z.kind, rule)
-        antennas = {
-            (device.id, a.port): AntennaZone(a.zone, a.role)
-            for device in settings.devices
-            if device.driver.kind not in CARD_DRIVERS
-            for a in device.antennas
-        }
-        return cls(zones, antennas)
 
     def with_rule(self, zone: str, **changes: float | int | None) -> ZoneMap:
         """A copy with some of ``zone``'s thresholds changed (``move_hold=10.0``)."""

@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from silentgw.gateway.restock import RestockState  # the request's life is restock's decision; the table keeps it
+
 __all__ = [
     "Allocation",
     "Antenna",
@@ -526,17 +528,6 @@ class SensorHistory(Base):
     last: Mapped[float] = mapped_column()
 
     __table_args__ = (CheckConstraint("count > 0", name="count_positive"),)
-
-
-class RestockState(enum.StrEnum):
-    """Where a restock request is in its life."""
-
-    PROPOSED = "proposed"
-    APPROVED = "approved"
-    ORDERED = "ordered"
-    PARTIALLY_RECEIVED = "partially_received"
-    RECEIVED = "received"
-    CANCELLED = "cancelled"
 
 
 class OrderState(enum.StrEnum):

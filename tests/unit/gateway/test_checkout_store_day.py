@@ -19,17 +19,15 @@ from silentgw.drivers.observations import SensorReading, TagRead
 from silentgw.gateway import presence
 from silentgw.gateway.checkout import (
     CheckoutEvent,
-    CheckoutRules,
     CheckoutState,
     Sale,
     UnpaidExit,
-    card_readers,
     cards_from,
     receipt,
 )
 from silentgw.gateway.checkout import step as checkout_step
 from silentgw.gateway.config import load_settings
-from silentgw.gateway.zones import ZoneMap
+from silentgw.gateway.layout import card_readers, checkout_rules, zone_map
 from silentgw.simulator.demo_store import DEMO_MEMBERS
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 
@@ -41,8 +39,8 @@ def played(request: pytest.FixtureRequest) -> tuple[StoreDay, list[CheckoutEvent
     """Six hours of the store day with forty shoppers, through presence and checkout."""
     settings = load_settings(EXAMPLE, {})
     day = StoreDay(settings, StoreDayPlan(hours=6, shoppers=40), seed=request.param)
-    seen = presence.PresenceState(ZoneMap.from_settings(settings))
-    state = CheckoutState(CheckoutRules.from_settings(settings))
+    seen = presence.PresenceState(zone_map(settings))
+    state = CheckoutState(checkout_rules(settings))
     readers = card_readers(settings)
     members = {card: number for number, _name, card in DEMO_MEMBERS}
     events: list[CheckoutEvent] = []

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 from silentgw.drivers.observations import DeviceStatus, Observation, SensorReading, TagRead
-from silentgw.gateway.config import Settings
 from silentgw.gateway.presence import (
     Arrived,
     Departed,
@@ -443,22 +442,3 @@ def test_the_defaults_by_kind() -> None:
     assert ZONES.readers("shelf-b") == frozenset({"r1", "r5"})
     assert ZONES.zones["exit"].portal
     assert not ZONES.zones["till"].portal
-
-
-def test_zone_thresholds_from_the_settings_override_the_kinds_defaults() -> None:
-    base = {
-        "locations": [{"id": "store", "name": "Store"}],
-        "zones": [
-            {"id": "a", "name": "A", "kind": "shelf", "location": "store",
-             "presence": {"min_rssi": -62, "absence_timeout": 600}},
-            {"id": "b", "name": "B", "kind": "shelf", "location": "store"},
-        ],
-    }  # fmt: skip
-    zones = ZoneMap.from_settings(Settings.model_validate(base)).zones
-    assert zones["a"].rule.min_rssi == -62
-    assert zones["a"].rule.absence_timeout == 600
-    assert zones["a"].rule.arrival_reads == default_rule("shelf").arrival_reads
-    assert zones["b"].rule == default_rule("shelf")
-    base["zones"][1]["presence"] = {"arrival_window": 60, "absence_timeout": 30}  # type: ignore[index]
-    with pytest.raises(ValueError, match=r"zones\.b\.presence: absence_timeout must be longer"):
-        ZoneMap.from_settings(Settings.model_validate(base))

@@ -11,8 +11,8 @@ import pytest
 
 from silentgw.drivers.observations import TagRead
 from silentgw.gateway.config import load_settings
+from silentgw.gateway.layout import zone_map
 from silentgw.gateway.presence import BYTES_PER_TAG, Departed, Passed, PresenceState, Transition, locations, step
-from silentgw.gateway.zones import ZoneMap
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
@@ -24,7 +24,7 @@ def played(request: pytest.FixtureRequest) -> tuple[StoreDay, PresenceState, lis
     """Three hours of the store day fed to presence in one-second micro-batches."""
     settings = load_settings(EXAMPLE, {})
     day = StoreDay(settings, StoreDayPlan(hours=3, read_interval=10), seed=request.param)
-    state = PresenceState(ZoneMap.from_settings(settings))
+    state = PresenceState(zone_map(settings))
     transitions: list[Transition] = []
     for batch, now in micro_batches(day, day.end):
         transitions += step(state, batch, now)[1]
@@ -72,7 +72,7 @@ def test_no_item_departs_a_covered_zone_while_it_is_still_there(
 
 
 def test_the_memory_per_tracked_tag_is_within_the_stated_bound() -> None:
-    zones = ZoneMap.from_settings(load_settings(EXAMPLE, {}))
+    zones = zone_map(load_settings(EXAMPLE, {}))
     start = dt.datetime(2026, 11, 24, 8, tzinfo=dt.UTC)
     tags = 20_000
     tracemalloc.start()
