@@ -43,6 +43,7 @@ from silentgw.gateway.config import Settings
 from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.database import connect
+from silentgw.gateway.webhooks import WebhookManager
 
 __all__ = ["create_app"]
 
@@ -70,10 +71,12 @@ def create_app(
     gateway: Gateway | None = None,
     dispatcher: Dispatcher | None = None,
     pipeline: Pipeline | None = None,
+    webhooks: WebhookManager | None = None,
 ) -> FastAPI:
     """The API for ``settings``; pass ``engine`` to share one the caller owns (it is then not disposed here), and
-    ``gateway`` and ``pipeline`` when the gateway runs in the same process (device health, commands, cycle
-    counts)."""
+    the parts of the gateway when it runs in the same process (``gateway.app.build_gateway``'s): its drivers (device
+    health, commands), outbox dispatcher (live stream), pipeline (cycle counts, its figures on ``/metrics``) and
+    webhook manager (subscriptions take effect at once)."""
 
     def attach(app: FastAPI, to: Engine) -> None:
         app.state.engine = to
@@ -104,6 +107,7 @@ def create_app(
     app.state.gateway = gateway
     app.state.dispatcher = dispatcher  # the outbox's, when the gateway runs here: live stream, webhook sinks
     app.state.pipeline = pipeline  # the read pipeline's, when it runs here: cycle counts
+    app.state.webhooks = webhooks  # the running sinks', when the gateway runs here
     problems.install(app)
     app.add_middleware(Admission, limit=lambda: admitted_at_once(app.state.engine))
     app.include_router(health.router)

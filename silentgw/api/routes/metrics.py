@@ -1,9 +1,8 @@
 """``/metrics``: the gateway's figures for Prometheus (and anything that scrapes its text format), at the root.
 
 No key is asked for, as for ``/healthz``: a scraper is configured once per box and the figures name devices and
-sinks, not goods or members. What the process runs decides what is said: ``app.state.metrics`` when the gateway
-handed one over (pipeline figures included), else a :class:`Metrics` of what ``app.state`` has (the database, and
-the gateway and dispatcher when present).
+sinks, not goods or members. What the process runs decides what is said: a :class:`Metrics` of what ``create_app``
+was given (the database; the gateway, its dispatcher and pipeline when they run in this process).
 """
 
 from __future__ import annotations
@@ -17,11 +16,9 @@ router = APIRouter(tags=["health"])
 
 
 def _of(state: State) -> Metrics:
-    handed: Metrics | None = getattr(state, "metrics", None)
-    if handed is not None:
-        return handed
     return Metrics(
         engine=getattr(state, "engine", None),
+        pipeline=getattr(state, "pipeline", None),
         gateway=getattr(state, "gateway", None),
         dispatcher=getattr(state, "dispatcher", None),
     )

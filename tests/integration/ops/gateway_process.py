@@ -1,15 +1,25 @@
 """`silentgw run` as its own process for the ops tests: a settings file with one M100 reader on a pseudo-terminal,
-and helpers to wait for the API and read ``/metrics`` as a scraper would."""
+the same store in a test's database for the gateway built in the test's own process, and helpers to wait for the API
+and read ``/metrics`` as a scraper would."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from silentgw.gateway.catalog import Catalog
+from silentgw.gateway.config import Settings, load_settings
 from silentgw.gateway.identity import encode_sgtin
+from silentgw.gateway.layout import apply_layout
+from silentgw.gateway.store.models import Product
 from tests.unit.ops.exposition import Parsed, parse
 
 GTIN = "00614141123452"
@@ -67,6 +77,27 @@ driver = {{ kind = "uhf-m100", url = "{directory / "ttyUSB0"}" }}
 antennas = [{{ port = 1, zone = "shelf-1a" }}]
 """)
     return config
+
+
+def store_settings(directory: Path, engine: Engine, database_url: str, **more: Any) -> Settings:
+    """The store of :func:`settings_file` (its reader at ``directory/ttyUSB0``) on the test's database, with ``more``
+    settings on top; its layout applied and its product known."""
+    settings = load_settings(settings_file(directory, 8000), {})
+    settings = Settings.model_validate({**settings.model_dump(by_alias=True), "database_url": database_url, **more})
+    with Session(engine) as session, session.begin():
+        catalog = Catalog(session, site_id=settings.site.id)
+        apply_layout(catalog, settings)
+        catalog.add(Product(gtin=GTIN, sku="W-1", name="Widget", price=Decimal("2.50"), currency="EUR"))
+    return settings
+
+
+async def eventually(check: Callable[[], bool], what: str, seconds: float = 15) -> None:
+    """Until ``check()`` holds (``what`` names it when it does not within ``seconds``)."""
+    for _ in range(int(seconds * 20)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 async def scrape(base: str) -> dict[str, Parsed]:

@@ -1,37 +1,31 @@
 """``GET /metrics`` as Prometheus scrapes it, on each database: with only the database behind the API it tells the
-outbox's figures; with a gateway reading a real reader (an M100 on a pseudo-terminal), the pipeline and a
-dispatcher with a healthy and a failing sink, every family carries what happened."""
+outbox's figures; with the gateway as `silentgw run` builds it reading a real reader (an M100 on a pseudo-terminal),
+a healthy and a failing sink added to its dispatcher, every family carries what happened."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
 
 from silentgw import __version__
 from silentgw.api import create_app
 from silentgw.gateway import events
-from silentgw.gateway.app import run_gateway
-from silentgw.gateway.catalog import Catalog
-from silentgw.gateway.config import Settings, load_settings
+from silentgw.gateway.app import build_gateway
+from silentgw.gateway.config import Settings
 from silentgw.gateway.events import StoredEvent
-from silentgw.gateway.layout import apply_layout
-from silentgw.gateway.metrics import Metrics
-from silentgw.gateway.outbox import Dispatcher, SinkError
-from silentgw.gateway.pipeline import Pipeline
+from silentgw.gateway.outbox import SinkError
 from silentgw.gateway.store import outbox
-from silentgw.gateway.store.models import Product, StockMovement
+from silentgw.gateway.store.models import StockMovement
 from silentgw.simulator.pty import PtyDevice
 from silentgw.simulator.serial_devices import m100_notice
-from tests.integration.ops.gateway_process import GTIN, settings_file, tag
+from tests.integration.ops.gateway_process import eventually, store_settings, tag
 from tests.unit.ops.exposition import parse
 
 NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
@@ -108,57 +102,38 @@ class Refusing:
         raise SinkError("HTTP 500 from the receiver")
 
 
-def store_settings(tmp_path: Path, engine: Engine, database_url: str) -> Settings:
-    """A one-shelf store (its reader at ``tmp_path/ttyUSB0``) on the test's database, its product known."""
-    settings = load_settings(settings_file(tmp_path, 8000), {}).model_copy(update={"database_url": database_url})
-    with Session(engine) as session, session.begin():
-        catalog = Catalog(session, site_id=settings.site.id)
-        apply_layout(catalog, settings)
-        catalog.add(Product(gtin=GTIN, sku="W-1", name="Widget", price=Decimal("2.50"), currency="EUR"))
-    return settings
-
-
-async def eventually(check: Callable[[], bool], what: str, seconds: float = 15) -> None:
-    for _ in range(int(seconds * 20)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s: {what}")
-
-
 @pytest.mark.anyio
 async def test_after_a_reader_reads_every_family_tells_what_happened(
     tmp_path: Path, engine: Engine, database_url: str
 ) -> None:
     settings = store_settings(tmp_path, engine, database_url)
     taking, refusing = Taking(), Refusing()
-    dispatcher = Dispatcher(engine, [taking, refusing], poll=0.1, backoff_cap=0.2)
-    pipeline = Pipeline(settings, engine, notify=dispatcher.notify, max_wait=0.05)
     reader = PtyDevice(tmp_path / "ttyUSB0")
     polled = asyncio.Event()
     reader.open(on_receive=lambda data: polled.set())
-    delivering = asyncio.create_task(dispatcher.run())
     try:
-        async with run_gateway(settings, handle=pipeline.handle) as gateway:
+        async with build_gateway(settings, engine) as gw:  # the gateway as `silentgw run` builds it
+            for sink in (taking, refusing):  # beside its own sink (actions): a healthy one and a failing one
+                gw.dispatcher.add(sink)
             await asyncio.wait_for(polled.wait(), 15)
             for _ in range(5):  # a shelf wants a few reads in its window before a tag counts as arrived
                 for n in (1, 2, 3):
                     reader.write(m100_notice(tag(n), -50.0))
                 await asyncio.sleep(0.2)
-            await eventually(lambda: pipeline.counters.reads == 15, "15 reads processed")
+            await eventually(lambda: gw.pipeline.counters.reads == 15, "15 reads processed")
             with engine.connect() as conn:
                 latest = outbox.latest(conn)
                 moved = conn.execute(select(func.count()).select_from(StockMovement)).scalar_one()
             await eventually(lambda: len(taking.got) == latest, "every event delivered to the healthy sink")
-            await eventually(lambda: dispatcher.health[refusing.name].failures >= 2, "two failed deliveries")
+            await eventually(lambda: gw.dispatcher.health["actions"].cursor == latest, "every event past actions")
+            await eventually(lambda: gw.dispatcher.health[refusing.name].failures >= 2, "two failed deliveries")
 
-            app = create_app(settings, engine=engine, gateway=gateway, dispatcher=dispatcher)
-            app.state.metrics = Metrics(engine=engine, pipeline=pipeline, gateway=gateway, dispatcher=dispatcher)
+            app = create_app(settings, engine=engine, gateway=gw.gateway, dispatcher=gw.dispatcher,
+                             pipeline=gw.pipeline)  # fmt: skip
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as client:
                 response = await client.get("/metrics")
+            gw.dispatcher.remove(refusing.name)  # or stopping would wait for it to catch up
     finally:
-        delivering.cancel()
-        await asyncio.gather(delivering, return_exceptions=True)
         reader.close()
 
     assert response.status_code == 200
@@ -182,11 +157,12 @@ async def test_after_a_reader_reads_every_family_tells_what_happened(
     assert 0 <= m["silentgw_device_since_last_seen_seconds"].value(device="reader-1") < 10
     # the outbox and its sinks
     assert m["silentgw_outbox_events_total"].value() == latest > 0
-    assert m["silentgw_sink_delivered_total"].by("sink") == {"taking": latest, "webhook:down": 0}
+    assert m["silentgw_sink_delivered_total"].value(sink="taking") == latest
+    assert m["silentgw_sink_delivered_total"].value(sink="webhook:down") == 0
     assert m["silentgw_sink_failures_total"].value(sink="webhook:down") >= 2
     assert m["silentgw_sink_failing"].value(sink="webhook:down") >= 2
     assert m["silentgw_sink_failing"].value(sink="taking") == 0
-    assert m["silentgw_sink_backlog_events"].by("sink") == {"taking": 0, "webhook:down": latest}
+    assert m["silentgw_sink_backlog_events"].by("sink") == {"actions": 0, "taking": 0, "webhook:down": latest}
     for name, family in m.items():
         assert family.type == ("counter" if name.endswith("_total") else "gauge"), name
         assert family.help, name

@@ -3,9 +3,10 @@ this test listens on, as the service manager does, and ``$WATCHDOG_USEC``. It mu
 answers, ping WATCHDOG=1 every half of the watchdog's time, serve the pipeline's figures on ``/metrics``, log JSON
 lines to a stderr that is not a terminal (the journal), and say STOPPING=1 on SIGTERM before it exits cleanly.
 
-Needs the wiring: serve() starting ``notify_systemd`` beside the server (silentgw/cli/systemd.py), handing
-``app.state.metrics`` over (silentgw/gateway/metrics.py) and giving uvicorn ``log_config=None``; main() calling
-``setup_logging`` (silentgw/cli/logs.py). Until ``silentgw.cli.run`` imports ``notify_systemd`` it is skipped.
+Needs the wiring: serve() starting ``notify_systemd`` beside the server (silentgw/cli/systemd.py), handing the
+pipeline to ``create_app`` (its figures: silentgw/gateway/metrics.py) and giving uvicorn ``log_config=None``; main()
+calling ``setup_logging`` (silentgw/cli/logs.py). Until ``silentgw.cli.run`` imports ``notify_systemd`` it is
+skipped.
 """
 
 from __future__ import annotations

@@ -174,11 +174,11 @@ async def running(
 ) -> AsyncIterator[Gateway]:
     """The API over HTTP on ``engine``; with ``deliver``, the gateway's side too: a dispatcher whose webhook sinks a
     started manager keeps (the subscriptions in the table loaded first, as at a gateway's start)."""
-    app = create_app(Settings(database_url=database_url), engine=engine)
+    settings = Settings(database_url=database_url)
     key = bearer(engine, Role.INTEGRATOR)
     if not deliver:
         async with (
-            serving(app) as base,
+            serving(create_app(settings, engine=engine)) as base,
             httpx.AsyncClient(base_url=f"{base}/api/v1", headers=key) as api,
         ):
             yield Gateway(api, engine, None)
@@ -187,8 +187,7 @@ async def running(
     async with WebhookManager(engine, dispatcher, source=SOURCE, policy=policy) as manager:
         await manager.load()
         pumps = asyncio.create_task(dispatcher.run())
-        app.state.dispatcher = dispatcher
-        app.state.webhooks = manager
+        app = create_app(settings, engine=engine, dispatcher=dispatcher, webhooks=manager)
         try:
             async with (
                 serving(app) as base,
