@@ -70,7 +70,7 @@ INTAKE_BATCHES = 1024
 
 @dataclass(slots=True)
 class Tally:
-    """What has come in, by kind and by device: the consumer until the read pipeline takes its place."""
+    """What has come in, by kind and by device: ``run_gateway``'s consumer when it is given none."""
 
     kinds: Counter[str] = field(default_factory=Counter)
     devices: Counter[str] = field(default_factory=Counter)
@@ -221,7 +221,8 @@ def _assemble(settings: Settings, engine: Engine, *, registry: Registry, clock: 
         if sink is not None:
             dispatcher.add(sink)
     webhooks = WebhookManager(engine, dispatcher, source=source)
-    return Assembly(settings, engine, gateway, pipeline, dispatcher, actions, members, recorder, webhooks, mqtt)
+    return Assembly(settings=settings, engine=engine, gateway=gateway, pipeline=pipeline, dispatcher=dispatcher,
+                    actions=actions, members=members, recorder=recorder, webhooks=webhooks, mqtt=mqtt)  # fmt: skip
 
 
 @contextlib.asynccontextmanager
