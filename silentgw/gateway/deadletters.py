@@ -21,7 +21,7 @@ from silentgw.gateway.store.database import StoreUnavailable
 from silentgw.gateway.store.deadletters import Letter
 from silentgw.gateway.store.models import DeadLetterState
 
-__all__ = ["DeadLetterError", "DeadLetters", "NotReplayable", "StillFailing", "UnknownDeadLetter"]
+__all__ = ["AlreadyResolved", "DeadLetterError", "DeadLetters", "NotReplayable", "StillFailing", "UnknownDeadLetter"]
 
 
 class DeadLetterError(Exception):

@@ -36,6 +36,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -197,6 +198,9 @@ class Pipeline:
         self._progress = 0
         """Steps of the backlog's head already written or set aside (a retry resumes after them)."""
         self._revision: int | None = None
+        self.look_every = 1.0
+        """Seconds (wall clock) between looks at whether the catalog changed."""
+        self._look_at = -math.inf
         self._pending: list[Observation | Rejected] = []
         self._received: list[dt.datetime] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -242,7 +246,8 @@ class Pipeline:
     def process(self, batch: Sequence[Observation | Rejected], now: dt.datetime, *,
                 received_at: Sequence[dt.datetime] | None = None) -> Processed:  # fmt: skip
         """Run one micro-batch through presence, checkout and the ledger at ``now``; what it gave."""
-        if not batch:  # a tick: time for a look at whether the catalog changed
+        if time.monotonic() >= self._look_at:
+            self._look_at = time.monotonic() + self.look_every
             self._refresh_if_changed()
         _, transitions = presence.step(self.presence, batch, now, received_at=received_at)  # type: ignore[arg-type]
         self.counts.observe(batch)
