@@ -31,7 +31,9 @@ def test_an_admin_lists_replays_and_discards_dead_letters(engine: Engine, databa
         dollars = sorted(conn.execute(select(Product.gtin)).scalars())[::2]
     _currency(engine, "USD", dollars)
     pipeline = Pipeline(settings, engine)
-    day = StoreDay(load_settings(EXAMPLE, {}), StoreDayPlan(hours=3, shoppers=30, delivery_items=10, items_per_product=2), seed=3)
+    day = StoreDay(
+        load_settings(EXAMPLE, {}), StoreDayPlan(hours=3, shoppers=30, delivery_items=10, items_per_product=2), seed=3
+    )
     for batch, now in micro_batches(day, day.end):
         pipeline.process(batch, now)
     assert pipeline.counters.dead_letters >= 2
@@ -43,20 +45,25 @@ def test_an_admin_lists_replays_and_discards_dead_letters(engine: Engine, databa
         page = admin.get("/api/v1/dead-letters", params={"limit": 1})
         assert page.status_code == 200
         first = page.json()["items"][0]
-        assert first["source"] == "pipeline" and first["kind"] == "sale" and first["state"] == "open"
+        assert first["source"] == "pipeline"
+        assert first["kind"] == "sale"
+        assert first["state"] == "open"
         assert "more than one currency" in first["reason"]
         assert page.json()["next_cursor"]
         second = admin.get("/api/v1/dead-letters", params={"cursor": page.json()["next_cursor"]}).json()["items"][0]
 
         refused = admin.post(f"/api/v1/dead-letters/{first['id']}/replay")
-        assert refused.status_code == 409 and refused.headers["content-type"] == PROBLEM
+        assert refused.status_code == 409
+        assert refused.headers["content-type"] == PROBLEM
         assert admin.get(f"/api/v1/dead-letters/{first['id']}").json()["attempts"] == 2
 
         _currency(engine, "EUR", dollars)
         replayed = admin.post(f"/api/v1/dead-letters/{first['id']}/replay")
-        assert replayed.status_code == 200 and replayed.json()["state"] == "replayed"
+        assert replayed.status_code == 200
+        assert replayed.json()["state"] == "replayed"
         again = admin.post(f"/api/v1/dead-letters/{first['id']}/replay")
-        assert again.status_code == 409 and again.json()["type"] == "urn:silentgw:problem:already-resolved"
+        assert again.status_code == 409
+        assert again.json()["type"] == "urn:silentgw:problem:already-resolved"
         assert admin.post(f"/api/v1/dead-letters/{second['id']}/discard").json()["state"] == "discarded"
         assert admin.get("/api/v1/dead-letters/999999").status_code == 404
         listed = admin.get("/api/v1/dead-letters").json()["items"]
