@@ -46,7 +46,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, SensorReading, TagRead
+from silentgw.drivers.observations import DeviceStatus, Handed, Observation, Receipt, Rejected, SensorReading, TagRead
 from silentgw.gateway import backlog, checkout, events, presence
 from silentgw.gateway.backlog import Apply, Step, Unwritten
 from silentgw.gateway.checkout import CheckoutEvent, CheckoutRules, CheckoutState, Sale, UnpaidExit
@@ -202,6 +202,10 @@ class Pipeline:
         """Seconds (wall clock) between looks at whether the catalog changed."""
         self._look_at = -math.inf
         self._pending: list[Observation | Rejected] = []
+        self._receipts: list[Receipt] = []
+        """Marks handed in with the pending observations: confirmed once these are written."""
+        self._unconfirmed: list[Receipt] = []
+        """Marks of micro-batches processed but not all written yet (the database away)."""
         self._received: list[dt.datetime] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
@@ -411,12 +415,15 @@ class Pipeline:
         found = identify(sale.items, prefixes=self.ledger.prefixes)
         return [identity for epc in sale.items if isinstance(identity := found[epc], Epc)]
 
-    async def handle(self, batch: Sequence[Observation | Rejected]) -> None:
+    async def handle(self, batch: Sequence[Handed]) -> None:
         """Take one hand-over from the intake; process the gathered micro-batch once it is full or due.
 
         While the backlog is full (the database away for long), it waits, retrying, before taking more: the intake
         fills and the drivers are held back rather than memory growing without bound.
         """
+        if len(batch) == 1 and type(batch[0]) is Receipt:
+            self._receipts.append(batch[0])
+            return
         if len(self.backlog) >= self.max_backlog:
             self.counters.held_back += 1
             logger.warning("backlog full (%d micro-batches): holding the drivers back until the database answers",
@@ -424,7 +431,7 @@ class Pipeline:
             while len(self.backlog) >= self.max_backlog:
                 await asyncio.sleep(self.retry_every)
                 await self.tick()
-        self._pending.extend(batch)
+        self._pending.extend(batch)  # type: ignore[arg-type]  # a receipt only ever comes alone: taken above
         self._received.extend(repeat(self.clock(), len(batch)))
         if len(self._pending) >= self.max_reads:
             await self.flush()
@@ -451,10 +458,23 @@ class Pipeline:
             self._timer.cancel()
             self._timer = None
         async with self._lock:
-            batch, received = self._pending, self._received
-            self._pending, self._received = [], []
+            batch, received, receipts = self._pending, self._received, self._receipts
+            self._pending, self._received, self._receipts = [], [], []
             if batch or tick:
                 await asyncio.to_thread(self.process, batch, self.clock(), received_at=received)
+            self._confirm(receipts)
+
+    def _confirm(self, receipts: list[Receipt]) -> None:
+        """Confirm the marks of what is written: all of them once the backlog is empty, else none yet."""
+        self._unconfirmed += receipts
+        if self.backlog or not self._unconfirmed:
+            return
+        for receipt in self._unconfirmed:
+            try:
+                receipt.confirm()
+            except Exception:  # a connection gone: the broker sends those messages again, which changes nothing
+                logger.debug("confirming to device %s failed", receipt.device, exc_info=True)
+        self._unconfirmed.clear()
 
     async def close(self) -> None:
         """Process what is gathered and write the backlog (one last try); what is still unwritten is logged."""

@@ -149,9 +149,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     logger.info("upgrading database %s to %s", engine.url.render_as_string(hide_password=True), revision)
     try:
         command.upgrade(_alembic_config(engine), revision)
-    except StoreUnavailable:
-        raise
-    except SQLAlchemyError as exc:
+    except (StoreUnavailable, SQLAlchemyError) as exc:
         raise StoreUnavailable(f"could not upgrade {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
 
 
