@@ -39,7 +39,7 @@ from paho.mqtt.properties import Properties
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from silentgw.drivers.mqtt.zebra_iotc import ZebraIotcReader
-from silentgw.drivers.observations import Observation, Rejected, TagRead
+from silentgw.drivers.observations import Handed, Rejected, TagRead
 
 HOST = "127.0.0.1"
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -176,7 +176,7 @@ async def run_driver(port: int, topic: str, client_id: str, reads: int) -> float
     bad = 0
     done = asyncio.Event()
 
-    async def emit(batch: Sequence[Observation | Rejected]) -> None:
+    async def emit(batch: Sequence[Handed]) -> None:
         nonlocal seen, bad
         for o in batch:
             if type(o) is TagRead:

@@ -20,6 +20,7 @@ from silentgw.api.admission import Admission, admitted_at_once
 from silentgw.api.auth import KeyCache, authorize, document
 from silentgw.api.routes import (
     counts,
+    deadletters,
     device_health,
     devices,
     epc,
@@ -51,7 +52,7 @@ API_PREFIX = "/api/v1"
 
 ROUTERS = (
     products, locations, zones, devices, device_health, members, epc, events, restock, orders, webhooks, sensors,
-    keys, stock, counts,
+    keys, stock, counts, deadletters,
 )  # fmt: skip
 """The route modules served under :data:`API_PREFIX` (health and EPCIS are served at the root)."""
 

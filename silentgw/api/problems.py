@@ -22,6 +22,7 @@ from silentgw.gateway.catalog import (
     NotFound,
     UnknownReference,
 )
+from silentgw.gateway.deadletters import AlreadyResolved, NotReplayable, StillFailing, UnknownDeadLetter
 from silentgw.gateway.identity.errors import EpcError, MalformedEpc
 from silentgw.gateway.store.database import StoreUnavailable
 
@@ -159,6 +160,19 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, status=500, title="Internal server error", slug="internal")
 
 
+_DEAD_LETTER_STATUS: dict[type[Exception], tuple[int, str, str]] = {
+    UnknownDeadLetter: (404, "not-found", "Not found"),
+    AlreadyResolved: (409, "already-resolved", "Already replayed or discarded"),
+    StillFailing: (409, "still-failing", "Refused again"),
+    NotReplayable: (503, "not-replayable-here", "Cannot be replayed in this process"),
+}
+
+
+async def _on_dead_letter(request: Request, exc: Exception) -> JSONResponse:
+    status, slug, title = next(v for k, v in _DEAD_LETTER_STATUS.items() if isinstance(exc, k))
+    return problem(request, status=status, title=title, slug=slug, detail=str(exc))
+
+
 def epc_problem(request: Request, *, slug: str, title: str, reason: str, detail: str) -> JSONResponse:
     """The 422 answer to an EPC that cannot be decoded, naming the path parameter."""
     errors = [FieldError(field="path.hex_epc", message=reason)]
@@ -173,4 +187,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StoreUnavailable, _on_unavailable)
     app.add_exception_handler(EpcError, _on_epc)
     app.add_exception_handler(DataError, _on_data)
+    for condition in _DEAD_LETTER_STATUS:
+        app.add_exception_handler(condition, _on_dead_letter)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from silentgw.drivers.commands import Command
-from silentgw.drivers.observations import Observation, Rejected
+from silentgw.drivers.observations import Handed
 
 __all__ = [
     "CommandRefused",
@@ -30,7 +30,7 @@ __all__ = [
     "UnknownDriver",
 ]
 
-Emit = Callable[[Sequence[Observation | Rejected]], Awaitable[None]]
+Emit = Callable[[Sequence[Handed]], Awaitable[None]]
 """Where a driver puts what it read: observations, and input set aside as :class:`Rejected`."""
 
 

@@ -8,9 +8,13 @@ while costing a tenth as much to build. Times are always timezone-aware UTC.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-__all__ = ["DeviceState", "DeviceStatus", "Observation", "Rejected", "SensorReading", "TagProtocol", "TagRead"]
+__all__ = [
+    "DeviceState", "DeviceStatus", "Handed", "Observation", "Receipt", "Rejected", "SensorReading", "TagProtocol",
+    "TagRead",
+]  # fmt: skip
 
 TagProtocol = Literal["epc", "em4100"]
 """`epc`: a UHF EPC Gen2 tag (``epc`` is the EPC bank as hex); `em4100`: a 125 kHz card (its 10-hex-digit id)."""
@@ -62,4 +66,16 @@ class Rejected(NamedTuple):
     time: dt.datetime
 
 
+class Receipt(NamedTuple):
+    """Not an observation: a driver's mark, in the stream, that what it emitted before is to be confirmed to the
+    device once the gateway has written it (``confirm``: acknowledge the MQTT messages it came in). The read
+    pipeline calls ``confirm`` once every micro-batch up to the mark is in the database, so a gateway killed before
+    that gets the messages again from the broker's persistent session. Always emitted alone, as a batch of one."""
+
+    device: str
+    confirm: Callable[[], None]
+
+
 Observation = TagRead | SensorReading | DeviceStatus
+Handed = Observation | Rejected | Receipt
+"""What a driver hands over: observations, input set aside, and receipts."""

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from silentgw.drivers.base import DeviceUnavailable, Driver, Emit
-from silentgw.drivers.observations import DeviceState, DeviceStatus, Observation, Rejected
+from silentgw.drivers.observations import DeviceState, DeviceStatus, Handed, Receipt, Rejected
 
 __all__ = ["Backoff", "Clock", "DeviceHealth", "Supervisor", "utcnow"]
 
@@ -128,10 +128,12 @@ class Supervisor:
             health.up_since = None
             await self.sink([DeviceStatus(self.driver.device, "down", now, reason)])
 
-    async def _emit(self, batch: Sequence[Observation | Rejected]) -> None:
+    async def _emit(self, batch: Sequence[Handed]) -> None:
         health = self.health
         seen = 0
         for item in batch:
+            if type(item) is Receipt:
+                continue  # a mark in the stream for the pipeline, not something the device said
             if type(item) is Rejected:
                 health.frames_bad += 1
                 health.recent_rejects.append(item)

@@ -41,7 +41,7 @@ from sqlalchemy import Engine
 
 from silentgw.drivers.base import CommandRefused, Driver, TakesCommands
 from silentgw.drivers.commands import Command
-from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, SensorReading, TagRead
+from silentgw.drivers.observations import DeviceStatus, Handed, Receipt, SensorReading, TagRead
 from silentgw.drivers.registry import Registry
 from silentgw.drivers.supervisor import Backoff, Clock, DeviceHealth, Supervisor, utcnow
 from silentgw.gateway.actions import Actions, Rule
@@ -61,7 +61,7 @@ __all__ = ["Assembly", "Gateway", "Handler", "Tally", "build_gateway", "run_gate
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Sequence[Observation | Rejected]], Awaitable[None]]
+Handler = Callable[[Sequence[Handed]], Awaitable[None]]
 """The consumer of the intake: one batch at a time, in the order the drivers emitted them."""
 
 INTAKE_BATCHES = 1024
@@ -75,7 +75,7 @@ class Tally:
     kinds: Counter[str] = field(default_factory=Counter)
     devices: Counter[str] = field(default_factory=Counter)
 
-    async def __call__(self, batch: Sequence[Observation | Rejected]) -> None:
+    async def __call__(self, batch: Sequence[Handed]) -> None:
         """Count a batch."""
         for item in batch:
             if isinstance(item, TagRead):
@@ -86,6 +86,8 @@ class Tally:
                 self.devices[item.sensor] += 1
             elif isinstance(item, DeviceStatus):
                 self.kinds[f"status:{item.state}"] += 1
+            elif isinstance(item, Receipt):
+                item.confirm()  # nothing to write here: taken is done
             else:
                 self.kinds["rejected"] += 1
 
@@ -98,7 +100,7 @@ class Gateway:
         self.settings = settings
         self.drivers = drivers
         self.handle = handle
-        self.intake: asyncio.Queue[Sequence[Observation | Rejected]] = asyncio.Queue(maxsize=INTAKE_BATCHES)
+        self.intake: asyncio.Queue[Sequence[Handed]] = asyncio.Queue(maxsize=INTAKE_BATCHES)
         self.supervisors = {
             device: Supervisor(driver, self.intake.put, backoff=Backoff(initial=0.5, cap=backoff_cap), clock=clock)
             for device, driver in drivers.items()

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from silentgw.gateway.identity.prefixes import CompanyPrefixes
+from silentgw.gateway.store import revisions
 from silentgw.gateway.store.models import (
     Antenna,
     Base,
@@ -197,6 +198,7 @@ class Catalog:
             raise InUse(
                 f"{row.__tablename__.rstrip('s')} is still referred to; remove what refers to it first"
             ) from exc
+        self._announce(row)
 
     def _flush(self, row: Base) -> None:
         try:
@@ -204,6 +206,12 @@ class Catalog:
                 self.session.flush()
         except IntegrityError as exc:
             raise Conflict(_conflict_message(row, exc), field=_conflict_field(exc)) from exc
+        self._announce(row)
+
+    def _announce(self, row: Base) -> None:
+        """A change the running pipeline keeps a copy of moves the catalog's revision, in this transaction."""
+        if isinstance(row, _COPIED):
+            revisions.bump(self.session, revisions.CATALOG)
 
     # references ---------------------------------------------------------------------------------------------------
 
@@ -316,6 +324,10 @@ class Catalog:
 # of the message quotes the values, and an id like "sku-gun" must not look like the sku column.
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<columns>[\w., ]+)")
 _POSTGRES_KEY = re.compile(r"Key \((?P<columns>[\w, ]+)\)=")
+
+
+_COPIED = (Member, MemberCard, Location, Zone, Device, Antenna)
+"""What the read pipeline copies into memory (members' cards, the zones' locations and kinds)."""
 
 
 def _containing(q: str | None, *columns: Any) -> list[ColumnElement[bool]]:

@@ -18,7 +18,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlalchemy import Engine, select
@@ -28,7 +28,8 @@ from silentgw import __version__
 from silentgw.gateway.app import Gateway
 from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.pipeline import Pipeline
-from silentgw.gateway.store import outbox
+from silentgw.gateway.store import deadletters, outbox
+from silentgw.gateway.store.database import StoreError
 from silentgw.gateway.store.models import OutboxCursor
 
 __all__ = ["CONTENT_TYPE", "FAMILIES", "Family", "Metrics", "OutboxFigures", "read_outbox", "render"]
@@ -76,6 +77,8 @@ FAMILIES: dict[str, tuple[MetricType, str]] = {
     "silentgw_sink_failures_total": ("counter", "Failed deliveries to the sink."),
     "silentgw_sink_failing": ("gauge", "Failed deliveries to the sink in a row (0: it takes them)."),
     "silentgw_sink_backlog_events": ("gauge", "Events in the outbox the sink has not taken yet."),
+    "silentgw_sink_dead_letters_total": ("counter", "Events the sink refused on their own, set aside as dead letters."),
+    "silentgw_dead_letters_open": ("gauge", "Dead letters waiting for an admin (replay or discard), by source."),
     "silentgw_reads_total": ("counter", "Tag reads the pipeline processed."),
     "silentgw_transitions_total": ("counter", "Presence transitions: arrived, moved, departed, passed a portal."),
     "silentgw_sales_total": ("counter", "Sales recorded on members' records."),
@@ -85,6 +88,8 @@ FAMILIES: dict[str, tuple[MetricType, str]] = {
     "silentgw_pipeline_batches_total": ("counter", "Micro-batches processed."),
     "silentgw_pipeline_write_failures_total": ("counter", "Writes that failed as the database was away (retried)."),
     "silentgw_pipeline_backlog_batches": ("gauge", "Micro-batches decided but not yet written (database away)."),
+    "silentgw_pipeline_dead_letters_total": ("counter", "Steps the database refused, set aside as dead letters."),
+    "silentgw_pipeline_held_back_total": ("counter", "Times the backlog was full and the drivers were held back."),
     "silentgw_observations_total": ("counter", "Observations the drivers handed to the gateway."),
     "silentgw_intake_batches": ("gauge", "Hand-overs from the drivers waiting for the pipeline."),
     "silentgw_device_up": ("gauge", "Whether the device is up (1) or down (0)."),
@@ -151,6 +156,8 @@ class OutboxFigures:
 
     latest: int
     cursors: Mapping[str, int]
+    dead_letters: Mapping[str, int] = field(default_factory=dict)
+    """Open dead letters by source."""
 
 
 def read_outbox(engine: Engine) -> OutboxFigures:
@@ -158,7 +165,8 @@ def read_outbox(engine: Engine) -> OutboxFigures:
     with engine.connect() as conn:
         latest = outbox.latest(conn)
         rows = conn.execute(select(OutboxCursor.sink, OutboxCursor.seq).order_by(OutboxCursor.sink))
-        return OutboxFigures(latest, {str(sink): int(seq) for sink, seq in rows})
+        cursors = {str(sink): int(seq) for sink, seq in rows}
+        return OutboxFigures(latest, cursors, deadletters.count_open(conn))
 
 
 class Metrics:
@@ -194,7 +202,7 @@ class Metrics:
         assert self.engine is not None
         try:
             return read_outbox(self.engine)
-        except SQLAlchemyError as exc:
+        except (StoreError, SQLAlchemyError) as exc:
             logger.warning("metrics: the database does not answer: %s", exc)
             return None
 
@@ -205,6 +213,7 @@ class Metrics:
             found.append(_one("silentgw_database_up", 1 if figures is not None else 0))
         if figures is not None:
             found.append(_one("silentgw_outbox_events_total", figures.latest))
+            found.append(_by("silentgw_dead_letters_open", "source", figures.dead_letters))
         found += self._sinks(figures)
         if self.pipeline is not None:
             found += self._pipeline(self.pipeline)
@@ -224,6 +233,7 @@ class Metrics:
             _by("silentgw_sink_delivered_total", "sink", {name: h.delivered for name, h in health.items()}),
             _by("silentgw_sink_failures_total", "sink", {name: h.failures for name, h in health.items()}),
             _by("silentgw_sink_failing", "sink", {name: h.failing for name, h in health.items()}),
+            _by("silentgw_sink_dead_letters_total", "sink", {name: h.dead_letters for name, h in health.items()}),
         ]
         if figures is not None:
             # the pump's cursor runs ahead of the stored one between a delivery and its write; before the pump has
@@ -245,6 +255,8 @@ class Metrics:
             _one("silentgw_pipeline_batches_total", c.batches),
             _one("silentgw_pipeline_write_failures_total", c.write_failures),
             _one("silentgw_pipeline_backlog_batches", len(pipeline.backlog)),
+            _one("silentgw_pipeline_dead_letters_total", c.dead_letters),
+            _one("silentgw_pipeline_held_back_total", c.held_back),
         ]
 
     @staticmethod

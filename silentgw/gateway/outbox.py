@@ -8,6 +8,12 @@ delays delivery and loses nothing, and a crash between delivery and the cursor's
 once: subscribers de-duplicate by the event id). Order is the commit order for every sink, so it is also the order
 per subject.
 
+A failure is transient or permanent by its class. :class:`SinkError` (a broker away, a receiver answering 500) and
+:class:`StoreUnavailable` (the database away) are retried as above. Anything else a sink raises is the events' own
+fault (a rule whose write the database refuses, a bug): the batch is then delivered one event at a time, the event
+that fails again is set aside as a dead letter of that sink (its reason and traceback kept, listed for an admin,
+replayable once fixed), and the cursor moves past it, so one bad event never holds back the others.
+
 Writers call :meth:`Dispatcher.notify` after committing (from any thread); pumps also look every ``poll`` seconds,
 which covers events written by another process.
 """
@@ -18,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
@@ -26,9 +33,11 @@ from sqlalchemy import Engine
 
 from silentgw.drivers.supervisor import Backoff
 from silentgw.gateway.events import StoredEvent
-from silentgw.gateway.store import outbox
+from silentgw.gateway.store import deadletters, outbox
+from silentgw.gateway.store.database import StoreUnavailable
+from silentgw.gateway.store.models import DeadLetterState
 
-__all__ = ["Dispatcher", "Sink", "SinkError", "SinkHealth"]
+__all__ = ["Dispatcher", "NotReplayable", "Sink", "SinkError", "SinkHealth"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +45,17 @@ T = TypeVar("T")
 
 
 class SinkError(Exception):
-    """A delivery failed and should be tried again later (the sink's reason in the message)."""
+    """A delivery failed and should be tried again later (the sink's reason in the message).
+
+    Raise it for what will pass (a receiver away); anything else a sink raises sets the event aside.
+    """
+
+
+class NotReplayable(Exception):
+    """A dead letter cannot be tried again here (its sink does not run in this process, or its event is gone)."""
+
+
+_TRANSIENT = (SinkError, StoreUnavailable)
 
 
 @runtime_checkable
@@ -66,6 +85,8 @@ class SinkHealth:
     failing: int = 0
     """Failed deliveries in a row (0 once one succeeds)."""
     last_error: str | None = None
+    dead_letters: int = 0
+    """Events set aside since the start (each refused by the sink on its own)."""
 
 
 class Dispatcher:
@@ -235,9 +256,17 @@ class Dispatcher:
                     await sink.deliver(wanted)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:
+                except _TRANSIENT as exc:
                     self._failed(sink.name, health, exc)
                     await asyncio.sleep(backoff.next())
+                    continue
+                except Exception:
+                    taken = await self._one_by_one(sink, wanted, backoff)
+                    if taken is None:
+                        continue
+                    seq = taken
+                    await self._retrying(sink, functools.partial(self._advance, sink.name, seq), backoff)
+                    health.cursor = seq
                     continue
                 health.delivered += len(wanted)
             health.failing = 0
@@ -245,6 +274,78 @@ class Dispatcher:
             seq = events[-1].seq
             await self._retrying(sink, functools.partial(self._advance, sink.name, seq), backoff)
             health.cursor = seq
+
+    async def _one_by_one(self, sink: Sink, wanted: Sequence[StoredEvent], backoff: Backoff) -> int | None:
+        """Deliver ``wanted`` one event at a time after the batch failed for its content; an event that fails on its
+        own is set aside. The last sequence number taken, or None if a transient failure stopped it (what was taken
+        until then is recorded, the rest is tried again)."""
+        health = self.health[sink.name]
+        taken: int | None = None
+        for event in wanted:
+            try:
+                await sink.deliver([event])
+            except asyncio.CancelledError:
+                raise
+            except _TRANSIENT as exc:
+                self._failed(sink.name, health, exc)
+                if taken is not None:
+                    await self._retrying(sink, functools.partial(self._advance, sink.name, taken), backoff)
+                    health.cursor = taken
+                await asyncio.sleep(backoff.next())
+                return None
+            except Exception as exc:
+                await self._retrying(sink, functools.partial(self._set_aside, sink.name, event, exc), backoff)
+                health.dead_letters += 1
+                health.last_error = f"set aside event {event.id}: {exc!r}"[:500]
+            else:
+                health.delivered += 1
+            taken = event.seq
+        health.failing = 0
+        backoff.reset()
+        return taken
+
+    def _set_aside(self, name: str, event: StoredEvent, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        with self.engine.begin() as conn:
+            letter = deadletters.set_aside(
+                conn, source=name, kind="event", event_seq=event.seq, payload={"id": event.id, "type": event.type},
+                reason=reason, trace="".join(traceback.format_exception(exc)),
+            )  # fmt: skip
+        logger.error("outbox sink %s refused event %s (%s) on its own: set aside as dead letter %d: %s", name,
+                     event.id, event.type, letter, reason, exc_info=exc)  # fmt: skip
+
+    async def replay(self, letter: deadletters.Letter) -> None:
+        """Deliver a sink's dead letter to its sink again; marked replayed if it went through (else it raises, and
+        the dead letter keeps its newest reason). :class:`NotReplayable` if its sink or event is gone."""
+        sink = self.sinks.get(letter.source)
+        if sink is None or letter.event_seq is None:
+            raise NotReplayable(f"no sink {letter.source!r} runs here to replay dead letter {letter.id} to")
+        found = await asyncio.to_thread(self._read_one, letter.event_seq)
+        if found is None:
+            raise NotReplayable(f"event {letter.event_seq} of dead letter {letter.id} is no longer in the outbox")
+        try:
+            await sink.deliver([found])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, _TRANSIENT):
+                await asyncio.to_thread(self._tried_again, letter.id, exc)
+            raise
+        await asyncio.to_thread(self._resolved, letter.id)
+
+    def _read_one(self, seq: int) -> StoredEvent | None:
+        with self.engine.connect() as conn:
+            found = outbox.read(conn, seq - 1, limit=1)
+        return found[0] if found and found[0].seq == seq else None
+
+    def _tried_again(self, letter_id: int, exc: Exception) -> None:
+        with self.engine.begin() as conn:
+            deadletters.tried_again(conn, letter_id, reason=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                                    trace="".join(traceback.format_exception(exc)))  # fmt: skip
+
+    def _resolved(self, letter_id: int) -> None:
+        with self.engine.begin() as conn:
+            deadletters.resolve(conn, letter_id, DeadLetterState.REPLAYED)
 
     async def _retrying(self, sink: Sink, call: Callable[[], T], backoff: Backoff) -> T:
         """``call`` in a worker thread, retried with backoff while the database is away."""

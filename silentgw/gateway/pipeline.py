@@ -8,12 +8,21 @@ its items. Presence and checkout state live in memory; only transitions and sale
 until ``max_reads`` observations or ``max_wait`` seconds have come together, and runs ``process`` in a worker thread
 so that the event loop (and with it the drivers) keeps reading while the database writes.
 
-When the database cannot be reached (a server restarting, a network cut, a SQLite file locked past its busy
-timeout), what a micro-batch decided is kept, in order, in a backlog and written by a later micro-batch once the
-database answers again: presence and checkout go on in memory meanwhile, so reads are never held up and no transition
-or sale is lost. Every write is idempotent (movements by key, sales by id), so a write that failed halfway is simply
-written again. The backlog lives in memory: it is lost only if the gateway stops while the database is still away,
-which :meth:`Pipeline.flush` logs with the count.
+Failures flow two ways, told apart by the error's class (``store.database.transient`` decides it once):
+
+- **Transient** (:class:`StoreUnavailable`: a server restarting, a network cut, a SQLite file locked past its busy
+  timeout): what a micro-batch decided is kept, in order, in a backlog and written by a later micro-batch once the
+  database answers again. Presence and checkout go on in memory meanwhile, so no transition or sale is lost. Every
+  write is idempotent (movements by key, sales by id), so a write that failed halfway is simply written again. The
+  backlog is bounded (``max_backlog`` micro-batches): once full, :meth:`Pipeline.handle` holds back the intake, and
+  with it the drivers (back-pressure), until the database answers. It lives in memory: it is lost only if the gateway
+  stops while the database is still away, which :meth:`Pipeline.close` logs with the count.
+- **Permanent** (anything else: a constraint, a value out of range, a basket priced in two currencies): only the step
+  that failed (a run of transitions, or one sale: ``gateway.backlog``) is set aside as a dead letter with its reason
+  and traceback, counted, and listed for an admin to replay once the cause is fixed; the steps after it are written.
+
+The members and zones the pipeline keeps a copy of are reloaded on the tick after the catalog's revision moved
+(``store.revisions``), so a card issued through the API counts at the next checkout, within a second.
 
 Cycle counts under way (:class:`~silentgw.gateway.counts.OpenCounts`) are fed every micro-batch's reads; a count
 closes when :meth:`Pipeline.close_count` is called or, if it was given a duration, on the first micro-batch or tick
@@ -27,6 +36,8 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import time
+import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,10 +45,10 @@ from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError
 
-from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, SensorReading, TagRead
-from silentgw.gateway import checkout, events, presence
+from silentgw.drivers.observations import DeviceStatus, Handed, Observation, Receipt, Rejected, SensorReading, TagRead
+from silentgw.gateway import backlog, checkout, events, presence
+from silentgw.gateway.backlog import Apply, Step, Unwritten
 from silentgw.gateway.checkout import CheckoutEvent, CheckoutState, Sale, UnpaidExit
 from silentgw.gateway.config import Settings
 from silentgw.gateway.counts import OpenCount, OpenCounts
@@ -45,13 +56,15 @@ from silentgw.gateway.events import Event
 from silentgw.gateway.identity import Epc
 from silentgw.gateway.layout import card_readers, checkout_rules, zone_map
 from silentgw.gateway.ledger import COUNTED, Movement, identify
+from silentgw.gateway.store import deadletters, revisions
 from silentgw.gateway.store.counts import Closed, SqlCycleCounts
+from silentgw.gateway.store.database import StoreUnavailable
 from silentgw.gateway.store.ledger import SqlStockLedger
-from silentgw.gateway.store.models import Base, Item, Member, MemberCard
+from silentgw.gateway.store.models import Base, DeadLetterState, Item, Member, MemberCard
 from silentgw.gateway.store.sales import Recorded, SqlSales
 from silentgw.gateway.transitions import Arrived, Moved, Transition
 
-__all__ = ["Counters", "Pipeline", "Processed", "Unwritten", "load_members", "unreachable"]
+__all__ = ["Counters", "Pipeline", "Processed", "Unwritten", "load_members"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,23 +89,12 @@ class Counters:
     batches: int = 0
     write_failures: int = 0
     """Attempts to write that failed because the database could not be reached (each retried later)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Unwritten:
-    """What one micro-batch decided that the database has not taken yet."""
-
-    transitions: tuple[Transition, ...]
-    sales: tuple[Sale, ...]
-    events: tuple[Event, ...] = ()
-    """The batch's events that no ledger movement or sale carries: unpaid-exit alarms, devices down and up."""
-
-
-def unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database is away (worth retrying), not that the write itself was wrong."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    return exc.connection_invalidated or type(exc).__name__ in {"OperationalError", "InterfaceError"}
+    dead_letters: int = 0
+    """Steps set aside because the database refused what they held (each listed for an admin)."""
+    held_back: int = 0
+    """Times the intake was held back because the backlog was full."""
+    refreshes: int = 0
+    """Reloads of members and zones after the catalog changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,7 @@ class Pipeline:
         clock: Callable[[], dt.datetime] = _utcnow,
         notify: Callable[[], None] | None = None,
         readings: Callable[[Sequence[SensorReading]], None] | None = None,
+        max_backlog: int = 10_000,
     ) -> None:
         self.settings = settings
         self.notify = notify
@@ -186,10 +189,22 @@ class Pipeline:
         self._watched = frozenset(z.id for z in self._ledger_zones.values() if z.kind == "pack_station")
         self.backlog: deque[Unwritten] = deque()
         """What was decided while the database could not be reached, oldest first."""
+        self.max_backlog = max_backlog
+        """Micro-batches the backlog holds before the intake is held back (back-pressure to the drivers)."""
         self.retry_every = 1.0
         """Seconds (of the pipeline's time) between attempts to write while the database is away."""
         self._retry_at = -math.inf
+        self._progress = 0
+        """Steps of the backlog's head already written or set aside (a retry resumes after them)."""
+        self._revision: int | None = None
+        self.look_every = 1.0
+        """Seconds (wall clock) between looks at whether the catalog changed."""
+        self._look_at = -math.inf
         self._pending: list[Observation | Rejected] = []
+        self._receipts: list[Receipt] = []
+        """Marks handed in with the pending observations: confirmed once these are written."""
+        self._unconfirmed: list[Receipt] = []
+        """Marks of micro-batches processed but not all written yet (the database away)."""
         self._received: list[dt.datetime] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
@@ -215,13 +230,28 @@ class Pipeline:
 
     def refresh(self) -> None:
         """Reload the member cards and the zones from the database (after the catalog or layout changed)."""
+        revision = revisions.current(self.engine, revisions.CATALOG)
         self.members = load_members(self.engine)
         self._ledger_zones = self.ledger.zones()
         self._watched = frozenset(z.id for z in self._ledger_zones.values() if z.kind == "pack_station")
+        self._revision = revision
+
+    def _refresh_if_changed(self) -> None:
+        """Reload if the catalog changed since the last load (one primary-key read; skipped while the database is
+        away: the copy in memory serves until it is back)."""
+        try:
+            if revisions.current(self.engine, revisions.CATALOG) != self._revision:
+                self.refresh()
+                self.counters.refreshes += 1
+        except StoreUnavailable:
+            return
 
     def process(self, batch: Sequence[Observation | Rejected], now: dt.datetime, *,
                 received_at: Sequence[dt.datetime] | None = None) -> Processed:  # fmt: skip
         """Run one micro-batch through presence, checkout and the ledger at ``now``; what it gave."""
+        if time.monotonic() >= self._look_at:
+            self._look_at = time.monotonic() + self.look_every
+            self._refresh_if_changed()
         _, transitions = presence.step(self.presence, batch, now, received_at=received_at)  # type: ignore[arg-type]
         self.counts.observe(batch)
         cards = checkout.cards_from(batch, self.readers)  # type: ignore[arg-type]
@@ -257,11 +287,11 @@ class Pipeline:
         for count in self.counts.due(now):
             try:
                 self._close(count, count.due or now)
-            except DBAPIError as exc:
-                if not unreachable(exc):
-                    raise
+            except StoreUnavailable:
                 self.counts.put_back(count)
                 logger.warning("cycle count %s is due but the database is away: closing it on a later tick", count.id)
+            except Exception:  # the close itself was refused: the count is dropped (its reads are not written)
+                logger.exception("cycle count %s could not be closed; it is dropped", count.id)
 
     def _close(self, count: OpenCount, end: dt.datetime) -> Closed:
         """Write a count's close: the items its EPCs name (an EPC naming no item is not counted), compared with the
@@ -295,19 +325,16 @@ class Pipeline:
             return (), ()
         waiting = len(self.backlog)
         while self.backlog:
-            unwritten = self.backlog[0]
             try:
-                done, sold = self._record(unwritten.transitions, unwritten.sales, unwritten.events)
-            except DBAPIError as exc:
-                if not unreachable(exc):
-                    raise
+                done, sold = self._record(self.backlog[0])
+            except StoreUnavailable as exc:
                 if self._retry_at == -math.inf:
-                    logger.warning("database unreachable; what the pipeline decides waits in memory: %s",
-                                   str(exc.orig or exc).splitlines()[0])  # fmt: skip
+                    logger.warning("database unreachable; what the pipeline decides waits in memory: %s", exc)
                 self.counters.write_failures += 1
                 self._retry_at = now.timestamp() + self.retry_every
                 break
             self.backlog.popleft()
+            self._progress = 0
             movements += done
             recorded += sold
             if self.notify is not None:
@@ -318,43 +345,92 @@ class Pipeline:
             self._retry_at = -math.inf
         return tuple(movements), tuple(recorded)
 
-    def _record(
-        self, transitions: Sequence[Transition], sales: Sequence[Sale], told: Sequence[Event] = ()
-    ) -> tuple[tuple[Movement, ...], tuple[Recorded, ...]]:
-        """Write the transitions and sales in time order: a sale before the exit pass that closed it.
-
-        The ledger takes an item passing out of a shop exit while still counted as missing, so the items of a sale
-        must be sold before the pass that closed the sale is applied; transitions stamped before it go first. Each
-        sale goes on the member's record in a transaction of its own right after the ledger's (``sell`` opens its own
-        and takes no connection): a crash between the two is healed by the replay, both being idempotent by sale id.
-        """
-        ordered = sorted(transitions, key=lambda t: t.time)
+    def _record(self, unwritten: Unwritten) -> tuple[tuple[Movement, ...], tuple[Recorded, ...]]:
+        """Write one micro-batch's steps in order (resuming after those done); a step the database refuses for what
+        it holds is set aside. :class:`StoreUnavailable` leaves the rest for a later try."""
         done: list[Movement] = []
         recorded: list[Recorded] = []
-        start = 0
-        for sale in sorted(sales, key=lambda s: s.time):
-            end = start
-            while end < len(ordered) and ordered[end].time < sale.time:
-                end += 1
-            if end > start:
-                done += self.ledger.apply(ordered[start:end], self._ledger_zones).movements
-            start = end
-            sold = self._identities(sale)
-            done += self.ledger.sell([e.key for e in sold], sale_id=sale.id, time=sale.time).movements
-            with self.engine.begin() as conn:
-                recorded.append(self.sales.record(sale, prices=self.sales.prices(sold, conn=conn), conn=conn))
-        if start < len(ordered) or told:
-            done += self.ledger.apply(ordered[start:], self._ledger_zones, extra=told).movements
+        for step in backlog.steps(unwritten)[self._progress :]:
+            try:
+                moved, sold = self._run(step)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # the step's own fault: set it aside, write the rest
+                self._set_aside(step, exc)
+            else:
+                done += moved
+                recorded += sold
+            self._progress += 1
         return tuple(done), tuple(recorded)
+
+    def _run(self, step: Step) -> tuple[tuple[Movement, ...], tuple[Recorded, ...]]:
+        """Write one step. A sale goes on the member's record in a transaction of its own right after the ledger's
+        (``sell`` opens its own): a crash between the two is healed by the replay, both being idempotent by sale id."""
+        if isinstance(step, Apply):
+            return self.ledger.apply(step.transitions, self._ledger_zones, extra=step.events).movements, ()
+        sale = step.sale
+        sold = self._identities(sale)
+        movements = self.ledger.sell([e.key for e in sold], sale_id=sale.id, time=sale.time).movements
+        with self.engine.begin() as conn:
+            recorded = self.sales.record(sale, prices=self.sales.prices(sold, conn=conn), conn=conn)
+        return movements, (recorded,)
+
+    def _set_aside(self, step: Step, exc: Exception) -> None:
+        """Store ``step`` as a dead letter with why it failed (raises :class:`StoreUnavailable` if it cannot)."""
+        kind, payload = backlog.encode(step)
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        trace = "".join(traceback.format_exception(exc))
+        with self.engine.begin() as conn:
+            letter = deadletters.set_aside(conn, source="pipeline", kind=kind, payload=payload, reason=reason,
+                                           trace=trace)  # fmt: skip
+        self.counters.dead_letters += 1
+        logger.error("set aside a %s the database refused as dead letter %d: %s", kind, letter, reason, exc_info=exc)
+
+    def replay(self, letter: deadletters.Letter) -> None:
+        """Write a dead letter of the pipeline's again (in a worker thread, under the pipeline's lock: see
+        :meth:`replay_letter`); marked replayed if it went through, else its newest reason is kept and it re-raises."""
+        step = backlog.decode(letter.kind, letter.payload)
+        try:
+            self._run(step)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            with self.engine.begin() as conn:
+                deadletters.tried_again(conn, letter.id, reason=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                                        trace="".join(traceback.format_exception(exc)))  # fmt: skip
+            raise
+        with self.engine.begin() as conn:
+            deadletters.resolve(conn, letter.id, DeadLetterState.REPLAYED)
+        if self.notify is not None:
+            self.notify()
+
+    async def replay_letter(self, letter: deadletters.Letter) -> None:
+        """Replay a dead letter of the pipeline's, between micro-batches."""
+        async with self._lock:
+            await asyncio.to_thread(self.replay, letter)
 
     def _identities(self, sale: Sale) -> list[Epc]:
         """The decoded identities of the sale's items (an EPC that does not decode is neither sold nor priced)."""
         found = identify(sale.items, prefixes=self.ledger.prefixes)
         return [identity for epc in sale.items if isinstance(identity := found[epc], Epc)]
 
-    async def handle(self, batch: Sequence[Observation | Rejected]) -> None:
-        """Take one hand-over from the intake; process the gathered micro-batch once it is full or due."""
-        self._pending.extend(batch)
+    async def handle(self, batch: Sequence[Handed]) -> None:
+        """Take one hand-over from the intake; process the gathered micro-batch once it is full or due.
+
+        While the backlog is full (the database away for long), it waits, retrying, before taking more: the intake
+        fills and the drivers are held back rather than memory growing without bound.
+        """
+        if len(batch) == 1 and type(batch[0]) is Receipt:
+            self._receipts.append(batch[0])
+            return
+        if len(self.backlog) >= self.max_backlog:
+            self.counters.held_back += 1
+            logger.warning("backlog full (%d micro-batches): holding the drivers back until the database answers",
+                           len(self.backlog))  # fmt: skip
+            while len(self.backlog) >= self.max_backlog:
+                await asyncio.sleep(self.retry_every)
+                await self.tick()
+        self._pending.extend(batch)  # type: ignore[arg-type]  # a receipt only ever comes alone: taken above
         self._received.extend(repeat(self.clock(), len(batch)))
         if len(self._pending) >= self.max_reads:
             await self.flush()
@@ -381,10 +457,23 @@ class Pipeline:
             self._timer.cancel()
             self._timer = None
         async with self._lock:
-            batch, received = self._pending, self._received
-            self._pending, self._received = [], []
+            batch, received, receipts = self._pending, self._received, self._receipts
+            self._pending, self._received, self._receipts = [], [], []
             if batch or tick:
                 await asyncio.to_thread(self.process, batch, self.clock(), received_at=received)
+            self._confirm(receipts)
+
+    def _confirm(self, receipts: list[Receipt]) -> None:
+        """Confirm the marks of what is written: all of them once the backlog is empty, else none yet."""
+        self._unconfirmed += receipts
+        if self.backlog or not self._unconfirmed:
+            return
+        for receipt in self._unconfirmed:
+            try:
+                receipt.confirm()
+            except Exception:  # a connection gone: the broker sends those messages again, which changes nothing
+                logger.debug("confirming to device %s failed", receipt.device, exc_info=True)
+        self._unconfirmed.clear()
 
     async def close(self) -> None:
         """Process what is gathered and write the backlog (one last try); what is still unwritten is logged."""

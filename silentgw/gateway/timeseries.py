@@ -50,13 +50,13 @@ from influxdb_client.client.write_api import WriteOptions
 from influxdb_client.domain.write_precision import WritePrecision
 from reactivex.scheduler import EventLoopScheduler
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from silentgw.drivers.observations import SensorReading
 from silentgw.drivers.supervisor import DeviceHealth
 from silentgw.gateway.config import Settings, TimeSeriesSettings
-from silentgw.gateway.pipeline import Counters, unreachable
+from silentgw.gateway.pipeline import Counters
 from silentgw.gateway.store import history
+from silentgw.gateway.store.database import StoreUnavailable
 from silentgw.gateway.store.history import Bucket, BucketKey
 
 __all__ = [
@@ -407,16 +407,15 @@ class SensorRecorder:
         try:
             with self.engine.begin() as conn:
                 history.write(conn, self.pending)
-        except DBAPIError as exc:
-            if not unreachable(exc):  # refused for what it holds: trying again would fail again
-                logger.exception("sensor history: %d buckets refused by the database, dropped", waiting)
-                self.dropped += sum(b.count for b in self.pending.values())
-                self.pending.clear()
-                return False
+        except StoreUnavailable as exc:
             if self._retry_at == -math.inf:
-                logger.warning("database unreachable; sensor history waits in memory: %s",
-                               str(exc.orig or exc).splitlines()[0])  # fmt: skip
+                logger.warning("database unreachable; sensor history waits in memory: %s", exc)
             self._retry_at = self._clock() + self.retry_every
+            return False
+        except Exception:  # refused for what it holds: trying again would fail again
+            logger.exception("sensor history: %d buckets refused by the database, dropped", waiting)
+            self.dropped += sum(b.count for b in self.pending.values())
+            self.pending.clear()
             return False
         if self._retry_at != -math.inf:
             logger.warning("database back: %d sensor history buckets written that waited", waiting)

@@ -56,7 +56,7 @@ from typing import NoReturn, Self, TypeVar
 import httpx
 import orjson
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from silentgw import __version__
 from silentgw.gateway.events import StoredEvent, cloudevent, matches
@@ -159,12 +159,9 @@ class DeliveryPolicy:
 
 
 def _transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
-    """``work`` in a transaction of its own; a database that does not answer is :class:`StoreUnavailable`."""
-    try:
-        with engine.begin() as conn:
-            return work(conn)
-    except OperationalError as exc:
-        raise StoreUnavailable(str(exc.orig)) from exc
+    """``work`` in a transaction of its own (a database that does not answer is :class:`StoreUnavailable`)."""
+    with engine.begin() as conn:
+        return work(conn)
 
 
 class WebhookSink:

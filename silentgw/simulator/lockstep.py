@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from silentgw.drivers.observations import Observation, Rejected, SensorReading, TagRead
+from silentgw.drivers.observations import Handed, Rejected, SensorReading, TagRead
 from silentgw.drivers.registry import Registry
 from silentgw.gateway.app import Gateway, Handler, run_gateway
 from silentgw.gateway.config import Settings
@@ -49,7 +49,7 @@ class Intake:
         self.rejected = 0
         self._changed = asyncio.Event()
 
-    async def __call__(self, batch: Sequence[Observation | Rejected]) -> None:
+    async def __call__(self, batch: Sequence[Handed]) -> None:
         for item in batch:
             kind = type(item)
             if kind is TagRead or kind is SensorReading:

@@ -12,6 +12,14 @@ broker where nobody counts them.
 reports each run of drops to the supervisor as a :class:`~silentgw.drivers.observations.Rejected`, so it shows in
 the device's health.
 
+**Acknowledged once written**: on a persistent session (``clean_start = false``, QoS 1 or 2) the broker keeps what
+the gateway has not acknowledged, so paho's automatic acknowledgement is switched off (``manual_ack``) and each burst
+of messages is followed, in the stream, by a :class:`~silentgw.drivers.observations.Receipt` that the read pipeline
+confirms once it has written everything before it: a gateway killed mid-burst gets the unwritten messages again when
+it reconnects (reads are idempotent, so a message seen twice changes nothing). MQTT 5 tells the broker to send at
+most ``max_buffered`` unacknowledged messages (Receive Maximum), so the buffer never overflows; the broker's own cap
+applies too (Mosquitto's ``max_inflight_messages`` is 20 as shipped: raise it, or set 0, for a reader's throughput).
+
 paho's own reconnect loop is switched off (``reconnect_on_failure=False``): a lost connection ends the network thread,
 :meth:`MqttConnection.receive` raises :class:`~silentgw.drivers.base.DeviceUnavailable`, and the supervisor brings the
 driver back with its backoff; every new connection subscribes again.
@@ -37,7 +45,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from silentgw.drivers.base import DeviceUnavailable, Emit
 from silentgw.drivers.dialect import Parser
 from silentgw.drivers.mqtt.settings import MqttSettings
-from silentgw.drivers.observations import DeviceStatus, Rejected
+from silentgw.drivers.observations import DeviceStatus, Receipt, Rejected
 from silentgw.drivers.supervisor import Clock, utcnow
 
 __all__ = ["MqttConnection", "secure", "serve", "subscribe_and_serve"]
@@ -75,6 +83,10 @@ class MqttConnection:
         """Messages dropped because the buffer was full, since the connection opened (only paho's thread writes it)."""
         self._dropped_reported = 0
         self._buffer: deque[bytes] = deque()
+        self.manual_ack = not settings.clean_start and settings.qos > 0
+        """Whether messages are acknowledged once written (a persistent session), not when they arrive."""
+        self._tokens: deque[tuple[int, int]] = deque()
+        """(mid, QoS) of each buffered message, in the buffer's order, when acknowledging by hand."""
         self._limit = settings.max_buffered
         self._dropping = False
         self._idle = False
@@ -96,6 +108,7 @@ class MqttConnection:
             clean_session=None if v5 else s.clean_start,
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             reconnect_on_failure=False,  # the supervisor reconnects, with its backoff and its "down" report
+            manual_ack=self.manual_ack,
         )
         secure(client, s)
         client.on_connect = self._on_connect
@@ -114,9 +127,11 @@ class MqttConnection:
         kwargs: dict[str, Any] = {}
         if s.protocol == "5":
             kwargs["clean_start"] = s.clean_start
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
             if s.session_expiry:
-                properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
                 properties.SessionExpiryInterval = s.session_expiry
+            if self.manual_ack:  # never more unacknowledged than the buffer holds: nothing dropped here
+                properties.ReceiveMaximum = min(65535, s.max_buffered)
         try:
             await asyncio.to_thread(self._client.connect, s.host, s.port, s.keepalive, properties=properties, **kwargs)
         except (OSError, ssl.SSLError) as exc:
@@ -164,6 +179,8 @@ class MqttConnection:
                 self._dropping = True
                 logger.warning("device %s: buffer of %d messages full, dropping new ones", self.device, self._limit)
             return
+        if self.manual_ack:  # the token first: receive() pops as many tokens as payloads it saw
+            self._tokens.append((message.mid, message.qos))
         buffer.append(message.payload)  # type: ignore[arg-type]  # typed bytes | bytearray; paho slices bytes
         if self._idle:  # the driver waits on an empty buffer: wake it, once; while it works, it finds these itself
             self._idle = False
@@ -210,6 +227,17 @@ class MqttConnection:
         self._polls = _POLLS
         popleft = buffer.popleft
         return [popleft() for _ in range(len(buffer))]
+
+    def receipt(self, count: int) -> Receipt:
+        """The receipt of the next ``count`` messages :meth:`receive` handed out (with ``manual_ack``)."""
+        tokens = [self._tokens.popleft() for _ in range(count)]
+        client = self._client
+
+        def confirm() -> None:  # from the pipeline's thread: paho's ack queues a packet under its own lock
+            for mid, qos in tokens:
+                client.ack(mid, qos)
+
+        return Receipt(self.device, confirm)
 
     def take_dropped(self) -> int:
         """Messages dropped since the last call (and the drop log is re-armed)."""
@@ -264,6 +292,8 @@ async def serve(connection: MqttConnection, parser: Parser, emit: Emit, *, devic
             out = feed(payload, now)
             if out:
                 await emit(out)
+        if connection.manual_ack:
+            await emit([connection.receipt(len(payloads))])
         dropped = connection.take_dropped()
         if dropped:
             reason = f"{dropped} messages dropped: the buffer of {connection.settings.max_buffered} was full"

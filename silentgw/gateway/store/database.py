@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "head_revision",
     "insert_or_skip",
     "normalise_url",
+    "transient",
     "upgrade",
 ]
 
@@ -38,13 +39,54 @@ class StoreError(Exception):
     """Root of the store's errors.
 
     StoreError
-     ├── StoreUnavailable   the database did not answer (retry later)
+     ├── StoreUnavailable   the database did not answer, or is busy (retry later: nothing was wrong with the write)
      └── UnknownMember      a member number that is not in the store (store/sales.py)
+
+    Any other error from a write (a constraint refused, a value out of a column's range) is the write's own fault:
+    trying it again would fail again.
     """
 
 
 class StoreUnavailable(StoreError):
-    """The database did not answer; the caller may retry."""
+    """The database did not answer, or could not take the work now; the caller may retry.
+
+    Every engine made by :func:`connect` raises it in place of the driver's error (chained ``from`` it), so "is the
+    database away?" is decided here once, by :func:`transient`, and nowhere else.
+    """
+
+
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error", "unable to open database",
+                     "database or disk is full", "readonly database")  # fmt: skip
+"""SQLite reports both "busy" and "no such table" as OperationalError: only these messages mean try again."""
+
+
+def transient(exc: BaseException, *, disconnect: bool = False) -> bool:
+    """Whether ``exc`` (a DB-API error) says the database is away or busy, not that the work itself was wrong.
+
+    PostgreSQL (psycopg 3): its ``OperationalError`` family: no connection, server shutting down (57P0x), out of
+    resources (53xxx), a deadlock or serialisation failure (40xxx). SQLite: busy, locked, I/O and open failures.
+    """
+    if disconnect or isinstance(exc, StoreUnavailable):
+        return True
+    module = type(exc).__module__
+    if module.startswith("psycopg"):
+        import psycopg  # the driver of every postgresql:// URL (normalise_url)
+
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    if module.startswith("sqlite3"):
+        return type(exc).__name__ == "OperationalError" and any(m in str(exc).lower() for m in _SQLITE_TRANSIENT)
+    return False
+
+
+def _translate(context: ExceptionContext) -> None:
+    """Raise :class:`StoreUnavailable` in place of a transient driver error (the engine's ``handle_error`` hook)."""
+    if context.is_pre_ping:
+        return  # the pool's own liveness check: it reconnects by itself
+    if transient(context.original_exception, disconnect=context.is_disconnect):
+        first = str(context.original_exception).strip().splitlines()
+        raise StoreUnavailable(first[0] if first else type(context.original_exception).__name__) from (
+            context.sqlalchemy_exception or context.original_exception
+        )
 
 
 def normalise_url(url: str) -> str:
@@ -67,9 +109,11 @@ def connect(url: str, **engine_options: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **engine_options)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    engine_options.setdefault("pool_pre_ping", True)
-    return create_engine(url, **engine_options)
+    else:
+        engine_options.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **engine_options)
+    event.listen(engine, "handle_error", _translate)
+    return engine
 
 
 def _json_text(value: Any) -> str:
@@ -105,7 +149,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     logger.info("upgrading database %s to %s", engine.url.render_as_string(hide_password=True), revision)
     try:
         command.upgrade(_alembic_config(engine), revision)
-    except SQLAlchemyError as exc:
+    except (StoreUnavailable, SQLAlchemyError) as exc:
         raise StoreUnavailable(f"could not upgrade {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
 
 

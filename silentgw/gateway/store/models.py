@@ -43,6 +43,8 @@ __all__ = [
     "CountScopeKind",
     "CycleCount",
     "CycleCountItem",
+    "DeadLetter",
+    "DeadLetterState",
     "Device",
     "DeviceKind",
     "Event",
@@ -60,6 +62,7 @@ __all__ = [
     "ReorderRule",
     "RestockRequest",
     "RestockState",
+    "Revision",
     "Role",
     "Sale",
     "SaleLine",
@@ -488,6 +491,51 @@ class OutboxCursor(Base):
     sink: Mapped[str] = mapped_column(String(100), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DeadLetterState(enum.StrEnum):
+    """Whether a dead letter still waits for someone."""
+
+    OPEN = "open"
+    REPLAYED = "replayed"
+    """Replayed once its cause was fixed: it went through."""
+    DISCARDED = "discarded"
+    """Looked at and let go by an admin."""
+
+
+class DeadLetter(Base):
+    """What the gateway could not take and set aside so the rest flows on: a piece of a micro-batch the database
+    refused (``source`` ``pipeline``) or an event a sink refused (``source`` the sink's name, ``event_seq`` set).
+
+    ``payload`` holds what is needed to try again (the transitions or the sale, as JSON); ``reason`` and ``trace``
+    say why it failed, for whoever fixes the cause and replays it.
+    """
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """``transitions``, ``sale`` (pipeline) or ``event`` (a sink's)."""
+    event_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(1000))
+    trace: Mapped[str] = mapped_column(String(20000))
+    state: Mapped[DeadLetterState] = mapped_column(_enum(DeadLetterState, "dead_letter_state"),
+                                                   default=DeadLetterState.OPEN, index=True)  # fmt: skip
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Revision(Base):
+    """A counter per kind of state the running pipeline keeps a copy of (``catalog``: members, cards, zones,
+    devices): bumped in the transaction of every change, so the pipeline sees in one cheap read that it must reload."""
+
+    __tablename__ = "revisions"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
 
 
 class WebhookSubscription(Base):

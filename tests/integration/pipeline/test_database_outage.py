@@ -3,6 +3,7 @@ what it decided once the database answers, and ends the day with the true record
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,48 @@ def test_a_database_outage_delays_the_records_and_loses_nothing(
     assert on_record == {number: earned[number] for number in on_record}
     assert pipeline.counters.sales == len(day.truth.sales)
     assert [a.epc for a in alarms] == [h.subject for h in day.truth.happenings if h.what == "unpaid_exit"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_long_outage_holds_the_drivers_back_once_the_backlog_is_full(
+    database_url: str, settings: Settings, store: Engine
+) -> None:
+    day = StoreDay(load_settings(EXAMPLE, {}), PLAN, seed=3)
+    batches = [(batch, now) for batch, now in micro_batches(day, day.end)]
+    clock = [batches[0][1]]
+
+    async def hand(batch: list, now) -> None:  # type: ignore[type-arg]
+        clock[0] = now
+        await pipeline.handle(batch)
+
+    async def scenario(proxy: TcpProxy) -> None:
+        proxy.cut()
+        taken = 0
+        for batch, now in batches:
+            handing = asyncio.create_task(hand(batch, now))
+            await asyncio.wait({handing}, timeout=1.0)
+            if not handing.done():
+                break  # held back: the intake, and the drivers behind it, wait
+            taken += 1
+        else:
+            raise AssertionError("the pipeline took the whole day with the database away")
+        assert len(pipeline.backlog) == pipeline.max_backlog == 5
+        assert pipeline.counters.held_back == 1
+        proxy.restore()
+        await asyncio.wait_for(handing, timeout=10)  # taken once the database answers
+        for batch, now in batches[taken + 1 :]:
+            await hand(batch, now)
+        await pipeline.close()
+        assert not pipeline.backlog
+
+    with TcpProxy(("127.0.0.1", 5432)) as proxy:
+        engine = connect(database_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/"))
+        try:
+            pipeline = Pipeline(settings, engine, max_reads=1, max_backlog=5, clock=lambda: clock[0])
+            pipeline.retry_every = 0.0
+            asyncio.run(scenario(proxy))
+        finally:
+            engine.dispose()
+    ledger = SqlStockLedger(store)
+    assert ledger.levels() == expected_stock(day, settings, store)

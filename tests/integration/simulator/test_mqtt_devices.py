@@ -12,7 +12,7 @@ import pytest
 from silentgw.drivers.base import Driver
 from silentgw.drivers.mqtt.impinj_iot import ImpinjIotReader
 from silentgw.drivers.mqtt.zebra_iotc import ZebraIotcReader
-from silentgw.drivers.observations import Observation, Rejected, TagRead
+from silentgw.drivers.observations import Handed, Rejected, TagRead
 from silentgw.drivers.supervisor import Supervisor
 from silentgw.simulator.mqtt_devices import MqttVoice, SimImpinjReader, SimZebraReader
 from silentgw.simulator.player import SimDevice
@@ -40,9 +40,9 @@ async def test_simulated_reads_arrive_as_published(dialect: str) -> None:
         impinj = ImpinjIotReader.Settings(event_topic=topic)
         driver, voice = ImpinjIotReader("reader-1", impinj), MqttVoice(impinj, name="impinj")
         sim = SimImpinjReader(voice, event_topic=topic, hostname="impinj-sim")
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
 
-    async def sink(batch: Sequence[Observation | Rejected]) -> None:
+    async def sink(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
     supervisor = Supervisor(driver, sink)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from silentgw.drivers.base import Driver
-from silentgw.drivers.observations import Observation, Rejected, SensorReading, TagRead
+from silentgw.drivers.observations import Handed, Rejected, SensorReading, TagRead
 from silentgw.drivers.serial.em4100 import Em4100Reader, Em4100Settings
 from silentgw.drivers.serial.sensor_lines import SensorLinesDevice, SensorLinesSettings
 from silentgw.drivers.serial.uhf_m100 import UhfM100Reader, UhfM100Settings
@@ -40,9 +40,9 @@ def test_the_notice_is_the_manuals_example() -> None:
 
 
 async def test_a_simulated_m100_reports_only_once_the_driver_starts_polling(tmp_path: Path) -> None:
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
 
-    async def sink(batch: Sequence[Observation | Rejected]) -> None:
+    async def sink(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
     sim = SimM100(PtyDevice(tmp_path / "reader"))
@@ -65,9 +65,9 @@ async def test_a_simulated_m100_reports_only_once_the_driver_starts_polling(tmp_
 
 
 async def test_a_simulated_card_reader_and_sensor_reach_their_drivers(tmp_path: Path) -> None:
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
 
-    async def sink(batch: Sequence[Observation | Rejected]) -> None:
+    async def sink(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
     card, board = SimEm4100(PtyDevice(tmp_path / "card")), SimSensorLines(PtyDevice(tmp_path / "fridge"))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from silentgw.drivers.base import DeviceUnavailable, Emit
-from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
+from silentgw.drivers.observations import DeviceStatus, Handed, Rejected, TagRead
 from silentgw.drivers.supervisor import Backoff, Supervisor
 
 pytestmark = pytest.mark.anyio  # async tests run on asyncio through anyio's pytest plugin
@@ -29,7 +29,7 @@ class FakeClock:
 class FlakyReader:
     """Comes up, reads, then loses its device; ``script`` says how each run goes."""
 
-    def __init__(self, script: list[list[Observation | Rejected] | Exception]) -> None:
+    def __init__(self, script: list[list[Handed] | Exception]) -> None:
         self.device = "reader-1"
         self.script = script
         self.runs = 0
@@ -74,10 +74,10 @@ def test_backoff_refuses_nonsense() -> None:
 
 
 async def test_a_lost_device_is_reported_down_and_brought_back() -> None:
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
     slept: list[float] = []
 
-    async def sink(batch: Sequence[Observation | Rejected]) -> None:
+    async def sink(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
     async def sleep(seconds: float) -> None:
@@ -103,9 +103,9 @@ async def test_a_lost_device_is_reported_down_and_brought_back() -> None:
 
 
 async def test_heartbeats_only_while_up() -> None:
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
 
-    async def sink(batch: Sequence[Observation | Rejected]) -> None:
+    async def sink(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
     class Steady:
@@ -127,9 +127,9 @@ async def test_heartbeats_only_while_up() -> None:
 
 
 async def test_status_of_another_device_does_not_change_this_ones_state() -> None:
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
 
-    async def sink(batch: Sequence[Observation | Rejected]) -> None:
+    async def sink(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
     class Portal:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from silentgw.drivers.base import CommandRefused, Emit
 from silentgw.drivers.commands import Command, DisplayText, Lock
 from silentgw.drivers.dialect import Parser
-from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
+from silentgw.drivers.observations import DeviceStatus, Handed, TagRead
 from silentgw.drivers.registry import Registry
 from silentgw.drivers.supervisor import Clock, utcnow
 from silentgw.gateway.app import Tally, build_drivers, run_gateway
@@ -63,9 +63,9 @@ def settings_with(*drivers: dict[str, object]) -> Settings:
 
 
 async def test_every_device_runs_and_its_reads_arrive_in_order() -> None:
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
 
-    async def handle(batch: Sequence[Observation | Rejected]) -> None:
+    async def handle(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
     settings = settings_with({"kind": "counting", "reads": 5}, {"kind": "counting", "reads": 2})

@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from silentgw.drivers.base import Driver
-from silentgw.drivers.observations import Observation, Rejected
+from silentgw.drivers.observations import Handed
 from silentgw.drivers.supervisor import Backoff, Supervisor
 from tests.mqtt_broker import HOST, MOSQUITTO, PrivateBroker, broker_up
 
@@ -81,17 +81,17 @@ async def until(predicate: Callable[[], bool], what: str, timeout: float = 10.0)
         await asyncio.sleep(0.01)
 
 
-def states(received: Sequence[Observation | Rejected]) -> list[str]:
+def states(received: Sequence[Handed]) -> list[str]:
     """The device states reported, in order."""
     return [o.state for o in received if type(o).__name__ == "DeviceStatus"]  # type: ignore[union-attr]
 
 
 @contextlib.asynccontextmanager
-async def supervised(driver: Driver) -> AsyncIterator[list[Observation | Rejected]]:
+async def supervised(driver: Driver) -> AsyncIterator[list[Handed]]:
     """Run ``driver`` under a real Supervisor with a quick backoff; yield what it emits, once it is up."""
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
 
-    async def sink(batch: Sequence[Observation | Rejected]) -> None:
+    async def sink(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
     supervisor = Supervisor(driver, sink, backoff=Backoff(initial=0.05, cap=0.2), heartbeat=3600)

@@ -16,7 +16,7 @@ from silentgw.drivers.commands import DisplayText, StartReading, Unlock
 from silentgw.drivers.mqtt.generic_json import GenericJsonDevice
 from silentgw.drivers.mqtt.impinj_iot import ImpinjIotReader
 from silentgw.drivers.mqtt.zebra_iotc import ZebraIotcReader
-from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, SensorReading, TagRead
+from silentgw.drivers.observations import DeviceStatus, Handed, Rejected, SensorReading, TagRead
 from tests.integration.drivers.mqtt.conftest import Publisher, states, supervised, until
 from tests.mqtt_broker import PrivateBroker
 from tests.unit.drivers.mqtt.test_impinj_iot import EPC, LAST_SEEN, TAG, TAG_HEX
@@ -104,10 +104,10 @@ async def test_generic_json_readings_and_commands(protocol: str, topic: str, pub
 
 async def test_a_full_buffer_drops_new_messages_and_says_how_many(topic: str, publisher: Publisher) -> None:
     device = GenericJsonDevice("d", GenericJsonDevice.Settings(topics=[f"{topic}/t"], max_buffered=5))
-    received: list[Observation | Rejected] = []
+    received: list[Handed] = []
     gate = asyncio.Event()
 
-    async def emit(batch: Sequence[Observation | Rejected]) -> None:
+    async def emit(batch: Sequence[Handed]) -> None:
         received.extend(batch)
         if any(isinstance(o, TagRead) for o in batch):
             await gate.wait()  # the core is slow: the driver sits in its first emit while the broker delivers

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from silentgw.drivers.base import Driver
-from silentgw.drivers.observations import DeviceStatus, Observation, Rejected
+from silentgw.drivers.observations import DeviceStatus, Handed
 
 DEADLINE = 5.0
 """Seconds a test waits for something that normally takes milliseconds; only a failing test waits this long."""
@@ -55,9 +55,9 @@ class Sink:
     """Collects what a driver emits; ``wait_for`` polls until a condition holds, or fails at the deadline."""
 
     def __init__(self) -> None:
-        self.items: list[Observation | Rejected] = []
+        self.items: list[Handed] = []
 
-    async def __call__(self, batch: Sequence[Observation | Rejected]) -> None:
+    async def __call__(self, batch: Sequence[Handed]) -> None:
         self.items.extend(batch)
 
     def of(self, kind: type[Any]) -> list[Any]:
