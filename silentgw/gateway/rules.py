@@ -6,8 +6,9 @@ commands sent on events.
   seconds the alert is raised (``silentgw.sensor.alert``), and it clears (``silentgw.sensor.cleared``) only once a
   reading is back past the threshold by the hysteresis, so a fridge hovering at 5 °C does not flap. On an alert,
   the items at the rule's location may get a disposition (``damaged``), which holds them back from allocation, a
-  weight shelf may report its untagged goods low, and a device may be sent a command. Alert state lives in memory:
-  after a restart a condition that still holds is raised again once it has held for ``for`` seconds.
+  weight shelf may report its untagged goods low, and a device may be sent a command. A rule is alerting (or clear)
+  once that is written: an alert the database did not take is told again by the next reading. Alert state lives in
+  memory: after a restart a condition that still holds is raised again once it has held for ``for`` seconds.
 - **Member rules** act on sales (``silentgw.sale.completed``): a purchase of at least an amount, the first visit
   after N days; on segment changes, noticed after each sale (the member ranked against the last look's members, as
   ``gateway.members`` says) and at the daily look (every member ranked against all); and on birthdays, once a day.
@@ -101,7 +102,11 @@ class SensorWatch:
         return value >= r.below + r.hysteresis  # type: ignore[operator]
 
     def see(self, value: float, time: dt.datetime) -> str | None:
-        """Take one reading; ``"alert"`` or ``"cleared"`` when that happens with it, else None."""
+        """Take one reading; ``"alert"`` or ``"cleared"`` when that happens with it, else None.
+
+        The caller that fails to write what happened sets ``alerting`` back (:class:`SensorRules` does), so that the
+        next reading tells it again; the time the condition started holding stays, as the readings said.
+        """
         if self.alerting:
             if self.back(value):
                 self.alerting, self.since = False, None
@@ -130,18 +135,27 @@ class SensorRules:
     def __call__(self, readings: Sequence[SensorReading]) -> None:
         """Run a micro-batch's readings through the rules (the pipeline's ``readings`` hook)."""
         found: list[tuple[SensorWatch, str, SensorReading]] = []
+        alerting: dict[int, tuple[SensorWatch, bool]] = {}  # each watch that changed, as it was before the batch
         for reading in readings:
             for watch in self.watches.get((reading.sensor, reading.quantity), ()):
+                was = watch.alerting
                 happened = watch.see(reading.value, reading.time)
                 if happened is not None:
+                    alerting.setdefault(id(watch), (watch, was))
                     found.append((watch, happened, reading))
         if not found:
             return
-        with self.engine.begin() as conn:
-            written: list[Event] = []
-            for watch, happened, reading in found:
-                written += self._act(conn, watch.rule, happened, reading)
-            outbox.append(conn, written)
+        try:
+            with self.engine.begin() as conn:
+                written: list[Event] = []
+                for watch, happened, reading in found:
+                    written += self._act(conn, watch.rule, happened, reading)
+                outbox.append(conn, written)
+        except BaseException:
+            # Alerting (or cleared) only once written: unwritten, the next reading that finds it so says it again.
+            for watch, was in alerting.values():
+                watch.alerting = was
+            raise
 
     def _act(self, conn: Connection, rule: SensorRuleSettings, happened: str, reading: SensorReading) -> list[Event]:
         held: list[str] = []

@@ -7,13 +7,16 @@ import asyncio
 import datetime as dt
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from silentgw.drivers.observations import SensorReading
 from silentgw.gateway import checkout, events
@@ -80,6 +83,49 @@ def test_a_warm_fridge_alerts_holds_its_goods_back_from_allocation_and_clears(
     read(20, 4.8)
     read(25, 4.4)
     assert [e.type for e in stored(store, "silentgw.sensor.")] == ["silentgw.sensor.alert", "silentgw.sensor.cleared"]
+
+
+@contextmanager
+def refusing_events(engine: Engine) -> Iterator[None]:
+    """The database refuses to store events (a trigger raises, as a full disk or a lost standby would)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(text("CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN "
+                              "SELECT RAISE(ABORT, 'no room for events'); END"))  # fmt: skip
+        else:
+            conn.execute(text("CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$ BEGIN RAISE EXCEPTION 'no room for events'; END $$"))  # fmt: skip
+            conn.execute(text("CREATE TRIGGER refuse_events BEFORE INSERT ON events FOR EACH ROW "
+                              "EXECUTE FUNCTION refuse_events()"))  # fmt: skip
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_events" + (" ON events" if conn.dialect.name != "sqlite" else "")))
+            if conn.dialect.name != "sqlite":
+                conn.execute(text("DROP FUNCTION refuse_events()"))
+
+
+def test_an_alert_or_clearing_whose_write_failed_is_told_by_the_next_reading(settings: Settings, store: Engine) -> None:
+    rule = {"id": "dairy-warm", "sensor": "fridge-1", "quantity": "temperature", "above": 5.0, "hysteresis": 0.5,
+            "for": 600}  # fmt: skip
+    watch = SensorRules(with_rules(settings, sensor_rules=[rule]), store)
+
+    def read(minute: float, value: float) -> None:
+        watch([SensorReading("fridge-1", "temperature", value, "°C", at(minute))])
+
+    read(0, 6.0)
+    with refusing_events(store), pytest.raises(DBAPIError, match="no room for events"):
+        read(10, 6.2)  # ten minutes warm: the alert, which cannot be written
+    assert stored(store, "silentgw.sensor.") == []
+    read(11, 6.3)
+    (alert,) = stored(store, "silentgw.sensor.")
+    assert (alert.type, alert.data["value"]) == ("silentgw.sensor.alert", 6.3)
+    with refusing_events(store), pytest.raises(DBAPIError, match="no room for events"):
+        read(20, 4.0)  # back: the clearing, which cannot be written
+    read(21, 4.2)
+    assert [(e.type, e.data["value"]) for e in stored(store, "silentgw.sensor.")] == [
+        ("silentgw.sensor.alert", 6.3), ("silentgw.sensor.cleared", 4.2)]  # fmt: skip
 
 
 def _key(epc: str) -> str:
