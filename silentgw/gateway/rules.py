@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from silentgw.drivers.commands import Command, DisplayText, Lock, Unlock
 from silentgw.drivers.observations import SensorReading
@@ -232,7 +232,7 @@ class MemberRules:
         figures = self.sales.member_figures(number, conn=conn)
         after = members.segment(self.ranking.score(figures), figures, today, new_days=self.sales.new_days)
         before = conn.execute(select(_members.c.segment).where(_members.c.number == number)).scalar_one()
-        found += self._moved(conn, number, before, after, event.time)
+        found += self._moved(conn, {number: (before, after)}, event.time)
         return Outcome(found)
 
     def daily(self, conn: Connection, now: dt.datetime) -> list[Event]:
@@ -252,22 +252,23 @@ class MemberRules:
         values = self.sales.values(today, conn=conn)
         self.ranking = Ranking.of(v.figures for v in values.values())
         stored = {n: s for n, s in conn.execute(select(_members.c.number, _members.c.segment))}
-        for number, value in values.items():
-            found += self._moved(conn, number, stored.get(number), value.segment, now)
+        found += self._moved(conn, {n: (stored.get(n), v.segment) for n, v in values.items()}, now)
         return found
 
-    def _moved(self, conn: Connection, number: str, before: str | None, segment: str, now: dt.datetime) -> list[Event]:
-        """Store the member's segment; if it changed, the segment-change rules' events (the first look tells none)."""
-        segment = str(segment)  # a Segment is a str enum: its text, as stored and told
-        if before == segment:
+    def _moved(self, conn: Connection, segments: dict[str, tuple[str | None, str]], now: dt.datetime) -> list[Event]:
+        """Store the members' segments (number -> (stored, found)) that changed, in one statement; the segment-change
+        rules' events (a first segment, set by the first look, tells none)."""
+        changed = {number: str(after) for number, (before, after) in segments.items() if before != after}
+        if not changed:
             return []
         m = _members.c
-        conn.execute(update(_members).where(m.number == number).values(segment=segment))
-        if before is None:
-            return []  # the first look sets the segment: no change to tell
+        conn.execute(update(_members).where(m.number == bindparam("b_number")).values(segment=bindparam("b_segment")),
+                     [{"b_number": number, "b_segment": segment} for number, segment in changed.items()])  # fmt: skip
         today = now.astimezone(self.zone).date()
         return [
             self._act(rule, number, now, cause=f"{before}->{segment}@{today}", reason={"from": before, "to": segment})
+            for number, segment in changed.items()
+            if (before := segments[number][0]) is not None
             for rule in self.rules
             if rule.when == "segment_change" and rule.segment == segment
         ]

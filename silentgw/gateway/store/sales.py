@@ -176,7 +176,11 @@ class SqlSales:
         """Every member's value on ``today``: figures, scores against all members, segment and points."""
         found = self._figures(_figures_query(), conn)
         rfm = members.scores([f for f, _ in found], today)
-        return {f.number: self._value(f, rfm[f.number], today, points) for f, points in found}
+        return {
+            f.number: MemberValue(f, rfm[f.number], members.segment(rfm[f.number], f, today, new_days=self.new_days),
+                                  points)
+            for f, points in found
+        }  # fmt: skip
 
     def value(self, number: str, today: dt.date) -> MemberValue:
         """One member's value on ``today``, scored against all members."""
@@ -184,9 +188,6 @@ class SqlSales:
         if found is None:
             raise UnknownMember(f"no member {number}")
         return found
-
-    def _value(self, figures: MemberFigures, rfm: Rfm, today: dt.date, points: int) -> MemberValue:
-        return MemberValue(figures, rfm, members.segment(rfm, figures, today, new_days=self.new_days), points)
 
     def _figures(self, query: Select[Any], conn: Connection | None) -> list[tuple[MemberFigures, int]]:
         """The figures and points of the members ``query`` selects."""
