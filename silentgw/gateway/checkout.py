@@ -21,7 +21,9 @@ the pad, or a UHF tag registered as a card arriving in the zone), or, with no ca
 Replays: a sale's id is derived from its checkout and the time its session opened, so the same input gives the same
 id, and each checkout remembers when its last session closed: card reads and item arrivals there stamped no later
 than that are a replay of what the closed session already holds, and are ignored. Raised alarms are remembered too.
-What is remembered (sold items, raised alarms) is forgotten ``retention`` seconds later, which bounds the state.
+What is remembered (sold items, raised alarms) is forgotten ``retention`` seconds later, which bounds the state; it
+is kept in place (:class:`Remembered`), as presence keeps its tags, so a micro-batch costs what it changes, never a
+copy of the day's sold items: :func:`step` returns a state that shares them with the one it was given.
 
 Prices are not part of a sale: :func:`receipt` prices one from a lookup ``epc -> (gtin, price)`` when the catalog
 is at hand. Times are timezone-aware; ``now`` is the caller's clock.
@@ -30,10 +32,13 @@ is at hand. Times are timezone-aware; ``now`` is the caller's clock.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import TypeVar
 
 from silentgw.drivers.observations import Observation, TagRead
 from silentgw.gateway.transitions import Arrived, Departed, Moved, Passed, Transition
@@ -45,6 +50,7 @@ __all__ = [
     "CheckoutState",
     "Line",
     "Receipt",
+    "Remembered",
     "Sale",
     "Session",
     "UnpaidExit",
@@ -53,6 +59,8 @@ __all__ = [
     "sale_id",
     "step",
 ]
+
+K = TypeVar("K", bound=Hashable)
 
 _SALES = uuid.UUID("6f1c3f5e-2b7a-5d3e-9a51-0c4e8b7d2a10")  # the namespace sale ids are derived in (fixed forever)
 
@@ -112,6 +120,44 @@ class CheckoutRules:
             raise ValueError("a zone cannot be both a checkout and an exit")
 
 
+class Remembered(Mapping[K, dt.datetime]):
+    """Keys remembered with a time, changed in place; forgetting those older than a cutoff costs what it forgets
+    (a heap by time: an entry whose key was dropped or remembered anew since is passed over when it comes up)."""
+
+    __slots__ = ("_heap", "_order", "_times")
+
+    def __init__(self) -> None:
+        self._times: dict[K, dt.datetime] = {}
+        self._heap: list[tuple[dt.datetime, int, K]] = []
+        self._order = itertools.count()  # ties in time go by insertion: keys need not be ordered
+
+    def __getitem__(self, key: K) -> dt.datetime:
+        return self._times[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._times)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def remember(self, key: K, time: dt.datetime) -> None:
+        """Remember ``key`` as of ``time`` (anew, if it was remembered)."""
+        self._times[key] = time
+        heapq.heappush(self._heap, (time, next(self._order), key))
+
+    def drop(self, key: K) -> None:
+        """Forget ``key`` now."""
+        self._times.pop(key, None)
+
+    def forget(self, cutoff: dt.datetime) -> None:
+        """Forget every key remembered as of a time before ``cutoff``."""
+        heap = self._heap
+        while heap and heap[0][0] < cutoff:
+            time, _, key = heapq.heappop(heap)
+            if self._times.get(key) == time:
+                del self._times[key]
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     """A customer at a checkout: the member (None until a card is shown), the items, which of them have left."""
@@ -133,11 +179,12 @@ class CheckoutState:
     rules: CheckoutRules
     sessions: Mapping[str, Session] = field(default_factory=dict)
     """Open sessions by checkout zone (at most one each)."""
-    sold: Mapping[str, dt.datetime] = field(default_factory=dict)
-    """Sold EPCs and when their sale closed."""
+    sold: Remembered[str] = field(default_factory=Remembered)
+    """Sold EPCs and when their sale closed (kept in place: a step's state shares it with the state before)."""
     closed: Mapping[str, dt.datetime] = field(default_factory=dict)
     """When each checkout last closed a session: its input up to then is already accounted for."""
-    raised: frozenset[UnpaidExit] = frozenset()
+    raised: Remembered[UnpaidExit] = field(default_factory=Remembered)
+    """The alarms raised, and when (kept in place, as ``sold``)."""
 
 
 def sale_id(checkout: str, opened: dt.datetime) -> str:
@@ -160,19 +207,20 @@ _RANK: Mapping[type, int] = {CardPresented: 0, Arrived: 1, Moved: 1, Departed: 2
 
 
 class _Work:
-    """One step's working copy of the state (the caller's state is never changed)."""
+    """One step's working state: copies of the sessions and closing times (one per checkout), and the state's own
+    sold items and alarms, changed in place."""
 
     def __init__(self, state: CheckoutState, members: Mapping[str, str]) -> None:
         self.rules = state.rules
         self.members = members
         self.sessions = dict(state.sessions)
-        self.sold = dict(state.sold)
+        self.sold = state.sold
         self.closed = dict(state.closed)
-        self.raised = set(state.raised)
+        self.raised = state.raised
         self.events: list[CheckoutEvent] = []
 
     def freeze(self) -> CheckoutState:
-        return CheckoutState(self.rules, self.sessions, self.sold, self.closed, frozenset(self.raised))
+        return CheckoutState(self.rules, self.sessions, self.sold, self.closed, self.raised)
 
     def replayed(self, zone: str, t: dt.datetime) -> bool:
         last = self.closed.get(zone)
@@ -186,7 +234,7 @@ class _Work:
             self.events.append(Sale(sale_id(s.checkout, s.opened), s.member, tuple(sorted(s.items)), t, s.checkout,
                                     s.opened))  # fmt: skip
             for epc in s.items:
-                self.sold[epc] = t
+                self.sold.remember(epc, t)
 
     def expire(self, t: dt.datetime) -> None:
         idle = dt.timedelta(seconds=self.rules.idle_timeout)
@@ -274,7 +322,7 @@ class _Work:
         if p.direction == "in":
             sold_at = self.sold.get(p.epc)
             if sold_at is not None and p.time > sold_at:
-                del self.sold[p.epc]  # brought back: it may be sold again
+                self.sold.drop(p.epc)  # brought back: it may be sold again
             return
         if p.epc in self.sold:
             return
@@ -284,13 +332,13 @@ class _Work:
             return
         alarm = UnpaidExit(p.epc, p.portal, p.time)
         if alarm not in self.raised:
-            self.raised.add(alarm)
+            self.raised.remember(alarm, alarm.time)
             self.events.append(alarm)
 
     def forget(self, now: dt.datetime) -> None:
         cutoff = now - dt.timedelta(seconds=self.rules.retention)
-        self.sold = {epc: t for epc, t in self.sold.items() if t >= cutoff}
-        self.raised = {a for a in self.raised if a.time >= cutoff}
+        self.sold.forget(cutoff)
+        self.raised.forget(cutoff)
 
 
 def step(
@@ -304,7 +352,8 @@ def step(
     """Apply a micro-batch of card reads and presence transitions (taken in time order) at ``now``.
 
     ``members`` maps a card id (EM4100 id, or the EPC of a tag registered as a card) to its member's number. Returns
-    a new state (``state`` is left as it was) and the sales and alarms, in the order they happened.
+    the next state and the sales and alarms, in the order they happened. The next state shares ``state``'s sold
+    items and alarms, which the step changed in place: carry on from the state returned, never from ``state``.
     """
     work = _Work(state, members)
     inputs: list[CardPresented | Transition] = [*cards, *transitions]

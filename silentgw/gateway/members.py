@@ -12,6 +12,13 @@ all alike, score 3 (the middle: nothing to set them apart); two members score 2 
 to 5. Members who never bought anything score 1 on all three (there is nothing to rank them by) and count as beaten
 by every buyer.
 
+**Between looks** (:class:`Ranking`): ranking against all members takes every member's figures, so it is done at a
+*look* (the member rules' daily one), which keeps every member's figures sorted per metric; between looks a member
+whose figures changed (a sale's) is ranked against that look's members as one more member, by the same mid-rank rule:
+``n`` is the look's members plus one, ``beaten`` the look's members below their figure, ``tied`` those level with it
+plus themselves. (Their own figure at the look is among the beaten: with many members that moves no edge, with a
+handful it may lift a score by one; the next look ranks everyone exactly again.)
+
 **Segments** (:func:`segment`), the first rule that holds, in this order (R, F, M are the scores; "purchases" the
 raw count):
 
@@ -36,11 +43,13 @@ import bisect
 import datetime as dt
 import enum
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-__all__ = ["MemberFigures", "Purchase", "Rfm", "Segment", "figures", "points", "scores", "segment"]
+__all__ = ["MemberFigures", "Purchase", "Ranking", "Rfm", "Segment", "figures", "points", "scores", "segment"]
 
 
 class Segment(enum.StrEnum):
@@ -139,6 +148,44 @@ def scores(members: Sequence[MemberFigures], today: dt.date) -> dict[str, Rfm]:
     spent = [(b, m.monetary) for b, m in zip(bought, members, strict=True)]
     r, f, m = _quintiles(recent), _quintiles(frequent), _quintiles(spent)
     return {number: Rfm(*s) for number, *s in zip(numbers, r, f, m, strict=True)}
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Every member's figures at a look, sorted per metric: what a member is ranked against until the next look."""
+
+    members: int
+    """How many members the look ranked (buyers or not)."""
+    last: Sequence[int]
+    """The buyers' last-purchase days (ordinals), rising: a later day ranks higher, as fewer days since does."""
+    frequency: Sequence[int]
+    monetary: Sequence[Decimal]
+
+    @classmethod
+    def of(cls, members: Iterable[MemberFigures]) -> Ranking:
+        """The ranking of a look over ``members`` (every member)."""
+        everyone = list(members)
+        bought = [m for m in everyone if m.last is not None]
+        return cls(
+            len(everyone),
+            array("l", sorted(m.last.toordinal() for m in bought if m.last is not None)),
+            array("q", sorted(m.frequency for m in bought)),
+            sorted(m.monetary for m in bought),
+        )
+
+    def score(self, figures: MemberFigures) -> Rfm:
+        """``figures`` ranked against the look's members as one more member (1, 1, 1 if they never bought)."""
+        if figures.last is None:
+            return Rfm(1, 1, 1)
+        return Rfm(self._rank(self.last, figures.last.toordinal()), self._rank(self.frequency, figures.frequency),
+                   self._rank(self.monetary, figures.monetary))  # fmt: skip
+
+    def _rank(self, values: Sequence[Any], value: Any) -> int:
+        n = self.members + 1
+        below = bisect.bisect_left(values, value)
+        beaten = self.members - len(values) + below  # every member who never bought, and the buyers below
+        tied = bisect.bisect_right(values, value) - below + 1
+        return 1 + min(4, 5 * (2 * beaten + tied) // (2 * n))
 
 
 def segment(rfm: Rfm, figures: MemberFigures, today: dt.date, *, new_days: int = 30) -> Segment:

@@ -6,10 +6,12 @@ commands sent on events.
   seconds the alert is raised (``silentgw.sensor.alert``), and it clears (``silentgw.sensor.cleared``) only once a
   reading is back past the threshold by the hysteresis, so a fridge hovering at 5 °C does not flap. On an alert,
   the items at the rule's location may get a disposition (``damaged``), which holds them back from allocation, a
-  weight shelf may report its untagged goods low, and a device may be sent a command. Alert state lives in memory:
-  after a restart a condition that still holds is raised again once it has held for ``for`` seconds.
+  weight shelf may report its untagged goods low, and a device may be sent a command. A rule is alerting (or clear)
+  once that is written: an alert the database did not take is told again by the next reading. Alert state lives in
+  memory: after a restart a condition that still holds is raised again once it has held for ``for`` seconds.
 - **Member rules** act on sales (``silentgw.sale.completed``): a purchase of at least an amount, the first visit
-  after N days; on segment changes, noticed after each sale and once a day; and on birthdays, once a day.
+  after N days; on segment changes, noticed after each sale (the member ranked against the last look's members, as
+  ``gateway.members`` says) and at the daily look (every member ranked against all); and on birthdays, once a day.
   Their action is an event, ``silentgw.member.notification`` or ``silentgw.member.offer``, for whoever sends mail or
   app messages; its id derives from the rule, the member and the cause, so it is made once.
 - **Displays** show a product's price and its stock at a location whenever a level changes there.
@@ -25,10 +27,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from silentgw.drivers.commands import Command, DisplayText, Lock, Unlock
 from silentgw.drivers.observations import SensorReading
+from silentgw.gateway import members
 from silentgw.gateway.actions import Outcome
 from silentgw.gateway.config import CommandSettings, MemberRuleSettings, SensorRuleSettings, Settings
 from silentgw.gateway.events import (
@@ -42,6 +45,7 @@ from silentgw.gateway.events import (
     rfc3339,
 )
 from silentgw.gateway.ledger import COUNTED
+from silentgw.gateway.members import Ranking
 from silentgw.gateway.store import outbox
 from silentgw.gateway.store.models import Base, Item, Member, Product, StockLevel
 from silentgw.gateway.store.models import Sale as SaleRow
@@ -98,7 +102,11 @@ class SensorWatch:
         return value >= r.below + r.hysteresis  # type: ignore[operator]
 
     def see(self, value: float, time: dt.datetime) -> str | None:
-        """Take one reading; ``"alert"`` or ``"cleared"`` when that happens with it, else None."""
+        """Take one reading; ``"alert"`` or ``"cleared"`` when that happens with it, else None.
+
+        The caller that fails to write what happened sets ``alerting`` back (:class:`SensorRules` does), so that the
+        next reading tells it again; the time the condition started holding stays, as the readings said.
+        """
         if self.alerting:
             if self.back(value):
                 self.alerting, self.since = False, None
@@ -127,18 +135,27 @@ class SensorRules:
     def __call__(self, readings: Sequence[SensorReading]) -> None:
         """Run a micro-batch's readings through the rules (the pipeline's ``readings`` hook)."""
         found: list[tuple[SensorWatch, str, SensorReading]] = []
+        alerting: dict[int, tuple[SensorWatch, bool]] = {}  # each watch that changed, as it was before the batch
         for reading in readings:
             for watch in self.watches.get((reading.sensor, reading.quantity), ()):
+                was = watch.alerting
                 happened = watch.see(reading.value, reading.time)
                 if happened is not None:
+                    alerting.setdefault(id(watch), (watch, was))
                     found.append((watch, happened, reading))
         if not found:
             return
-        with self.engine.begin() as conn:
-            written: list[Event] = []
-            for watch, happened, reading in found:
-                written += self._act(conn, watch.rule, happened, reading)
-            outbox.append(conn, written)
+        try:
+            with self.engine.begin() as conn:
+                written: list[Event] = []
+                for watch, happened, reading in found:
+                    written += self._act(conn, watch.rule, happened, reading)
+                outbox.append(conn, written)
+        except BaseException:
+            # Alerting (or cleared) only once written: unwritten, the next reading that finds it so says it again.
+            for watch, was in alerting.values():
+                watch.alerting = was
+            raise
 
     def _act(self, conn: Connection, rule: SensorRuleSettings, happened: str, reading: SensorReading) -> list[Event]:
         held: list[str] = []
@@ -177,6 +194,8 @@ class MemberRules:
     settings: Settings
     sales: SqlSales
     rules: tuple[MemberRuleSettings, ...] = field(init=False)
+    ranking: Ranking | None = field(init=False, default=None)
+    """The last look's ranking, which a sale's member is scored against (None until the first look or sale)."""
 
     def __post_init__(self) -> None:
         self.rules = self.settings.member_rules
@@ -190,7 +209,12 @@ class MemberRules:
         return bool(self.rules) and event.type == SALE_COMPLETED and event.data.get("member") is not None
 
     def handle(self, conn: Connection, event: StoredEvent) -> Outcome:
-        """Purchase and first-visit rules on one sale; then the member's segment, which the sale may have changed."""
+        """Purchase and first-visit rules on one sale; then the member's segment, which the sale may have changed.
+
+        The member is ranked against the last look's members (``gateway.members``), so a sale costs the same
+        whatever the length of the history, and a few comparisons more as members double; with no look yet (after a
+        start) the first sale makes one.
+        """
         number = str(event.data["member"])
         total = Decimal(str(event.data["total"]))
         found: list[Event] = []
@@ -202,11 +226,18 @@ class MemberRules:
                 if before is None or event.time - before >= dt.timedelta(days=rule.days):
                     gap = None if before is None else (event.time - before).days
                     found.append(self._act(rule, number, event.time, cause=event.id, reason={"days_away": gap}))
-        found += self._segments(conn, event.time, only=number)
+        today = event.time.astimezone(self.zone).date()
+        if self.ranking is None:
+            self.ranking = Ranking.of(self.sales.all_figures(conn=conn))
+        figures = self.sales.member_figures(number, conn=conn)
+        after = members.segment(self.ranking.score(figures), figures, today, new_days=self.sales.new_days)
+        before = conn.execute(select(_members.c.segment).where(_members.c.number == number)).scalar_one()
+        found += self._moved(conn, {number: (before, after)}, event.time)
         return Outcome(found)
 
     def daily(self, conn: Connection, now: dt.datetime) -> list[Event]:
-        """Once a day (any number of calls a day act once): birthdays today, and every member's segment."""
+        """Once a day (any number of calls a day act once): birthdays today, and the look: every member ranked
+        against all members, their segments, and the ranking the day's sales are scored against."""
         today = now.astimezone(self.zone).date()
         found: list[Event] = []
         for rule in self.rules:
@@ -218,30 +249,29 @@ class MemberRules:
                     found.append(
                         self._act(rule, number, now, cause=today.isoformat(), reason={"birthday": str(birthday)})
                     )
-        found += self._segments(conn, now)
+        values = self.sales.values(today, conn=conn)
+        self.ranking = Ranking.of(v.figures for v in values.values())
+        stored = {n: s for n, s in conn.execute(select(_members.c.number, _members.c.segment))}
+        found += self._moved(conn, {n: (stored.get(n), v.segment) for n, v in values.items()}, now)
         return found
 
-    def _segments(self, conn: Connection, now: dt.datetime, *, only: str | None = None) -> list[Event]:
-        today = now.astimezone(self.zone).date()
-        values = self.sales.values(today)
+    def _moved(self, conn: Connection, segments: dict[str, tuple[str | None, str]], now: dt.datetime) -> list[Event]:
+        """Store the members' segments (number -> (stored, found)) that changed, in one statement; the segment-change
+        rules' events (a first segment, set by the first look, tells none)."""
+        changed = {number: str(after) for number, (before, after) in segments.items() if before != after}
+        if not changed:
+            return []
         m = _members.c
-        stored = {n: s for n, s in conn.execute(select(m.number, m.segment))}
-        found: list[Event] = []
-        for number, value in values.items():
-            if only is not None and number != only:
-                continue
-            segment = str(value.segment)
-            before = stored.get(number)
-            if before == segment:
-                continue
-            conn.execute(update(_members).where(m.number == number).values(segment=segment))
-            if before is None:
-                continue  # the first look sets the segment: no change to tell
-            for rule in self.rules:
-                if rule.when == "segment_change" and rule.segment == segment:
-                    found.append(self._act(rule, number, now, cause=f"{before}->{segment}@{today}",
-                                           reason={"from": before, "to": segment}))  # fmt: skip
-        return found
+        conn.execute(update(_members).where(m.number == bindparam("b_number")).values(segment=bindparam("b_segment")),
+                     [{"b_number": number, "b_segment": segment} for number, segment in changed.items()])  # fmt: skip
+        today = now.astimezone(self.zone).date()
+        return [
+            self._act(rule, number, now, cause=f"{before}->{segment}@{today}", reason={"from": before, "to": segment})
+            for number, segment in changed.items()
+            if (before := segments[number][0]) is not None
+            for rule in self.rules
+            if rule.when == "segment_change" and rule.segment == segment
+        ]
 
     def _previous_sale(self, conn: Connection, number: str, event: StoredEvent) -> dt.datetime | None:
         s, m = _sales.c, _members.c

@@ -335,6 +335,13 @@ class Member(Base):
     joined_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # The segment the member rules last saw (so a change of segment is noticed once), None before the first look.
     segment: Mapped[str | None] = mapped_column(String(32))
+    # The member's purchase figures, kept by each sale recorded (store/sales.py): scoring a sale's member reads this
+    # row, never the member's (or the store's) history.
+    purchases: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0), server_default="0")
+    largest: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0), server_default="0")
+    first_purchase_at: Mapped[dt.datetime | None] = mapped_column()
+    last_purchase_at: Mapped[dt.datetime | None] = mapped_column()
 
     __table_args__ = (CheckConstraint("points >= 0", name="points_not_negative"),)
 
@@ -403,6 +410,7 @@ class Sale(Base):
         CheckConstraint("points_awarded >= 0", name="points_not_negative"),
         CheckConstraint("length(currency) = 3", name="currency_iso4217"),
         CheckConstraint("opened_at <= closed_at", name="opened_before_closed"),
+        Index("ix_sales_member_id_closed_at", "member_id", "closed_at"),  # a member's sale before another
     )
 
 

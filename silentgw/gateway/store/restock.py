@@ -112,7 +112,9 @@ class RestockRule:
         received += 1
         state = RestockState.RECEIVED if received >= quantity else RestockState.PARTIALLY_RECEIVED
         step = RestockStep(request, str(gtin), location, quantity, received, state, level, due)
-        receipt = request_event("received", step, event.time, cause=f"{request}/{event.id}")
+        # The receipt's id is the arrival's alone: handed the same arrival again (a replay after a crash), it is
+        # the same receipt, whichever request is open by then, and the item is not counted twice.
+        receipt = request_event("received", step, event.time, cause=f"received/{event.id}")
         if outbox.append(conn, [receipt]) == 0:
             return  # this item was counted already (the event seen again)
         conn.execute(update(_requests).where(q.id == request).values(received=received, state=state,

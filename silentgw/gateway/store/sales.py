@@ -5,9 +5,11 @@ and inserted with ON CONFLICT (id) DO NOTHING: only a sale actually inserted get
 the member, so a replayed sale changes nothing. Lines are priced from the catalog by the item's GTIN at the time of
 sale; an item with no catalogued product is left out of the lines and the total (never counted as 0).
 
-Member value is computed from the stored sales on demand (no denormalised figures to keep in step): one grouped
-query gives every member's frequency, monetary, largest purchase and first and last purchase times, which become
-days in the site's time zone; ``gateway.members`` scores and segments them against all members.
+Each member's figures (purchases, money spent, largest purchase, first and last purchase times) are kept on their
+row, updated by the same statement that adds the sale's points, so only a sale actually inserted counts, once; a
+member's figures are then one row, whatever the length of the history (migration 0009 computed them for the sales
+stored before). The times become days in the site's time zone; ``gateway.members`` scores and segments them against
+all members.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Select, func, select, update
+from sqlalchemy import Connection, Engine, Select, Update, case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from silentgw.gateway import checkout, events, members
@@ -29,7 +31,7 @@ from silentgw.gateway.identity import Epc
 from silentgw.gateway.members import MemberFigures, Rfm, Segment
 from silentgw.gateway.store import outbox
 from silentgw.gateway.store.database import StoreError, insert_or_skip
-from silentgw.gateway.store.models import Base, Member, Product, Sale, SaleLine
+from silentgw.gateway.store.models import Base, Member, Product, Sale, SaleLine, UtcDateTime
 
 __all__ = ["MemberValue", "Price", "Recorded", "SqlSales", "UnknownMember"]
 
@@ -146,9 +148,8 @@ class SqlSales:
                         for key, (epc, price) in lines.items()
                     ],
                 )  # fmt: skip
-            if awarded:
-                m = _members.c
-                c.execute(update(_members).where(m.id == member_id).values(points=m.points + awarded))
+            if member_id is not None:
+                c.execute(_bought(member_id, total, sale.time, awarded))
             priced = [{"item": key, "epc": epc, "price": str(price.price)} for key, (epc, price) in lines.items()]
             completed = events.sale_completed(
                 sale.id, member=sale.member if member_id is not None else None, checkout=sale.checkout,
@@ -160,29 +161,26 @@ class SqlSales:
             logger.warning("sale %s: %d item(s) with no catalog price: %s", sale.id, len(unpriced), unpriced[:5])
         return Recorded(sale.id, True, total, awarded, unpriced)
 
-    def member_figures(self, number: str) -> MemberFigures:
-        """One member's figures from their stored sales."""
-        found = self._figures(_figures_query().where(_members.c.number == number))
+    def member_figures(self, number: str, *, conn: Connection | None = None) -> MemberFigures:
+        """One member's figures (one row)."""
+        found = self._figures(_figures_query().where(_members.c.number == number), conn)
         if not found:
             raise UnknownMember(f"no member {number}")
-        return found[0]
+        return found[0][0]
 
-    def all_figures(self) -> list[MemberFigures]:
-        """Every member's figures from the stored sales (members who never bought included), by member number."""
-        return self._figures(_figures_query())
+    def all_figures(self, *, conn: Connection | None = None) -> list[MemberFigures]:
+        """Every member's figures (members who never bought included), by member number."""
+        return [f for f, _ in self._figures(_figures_query(), conn)]
 
-    def values(self, today: dt.date) -> dict[str, MemberValue]:
+    def values(self, today: dt.date, *, conn: Connection | None = None) -> dict[str, MemberValue]:
         """Every member's value on ``today``: figures, scores against all members, segment and points."""
-        everyone = self.all_figures()
-        rfm = members.scores(everyone, today)
-        with self.engine.connect() as c:
-            points = {n: p for n, p in c.execute(select(_members.c.number, _members.c.points))}
+        found = self._figures(_figures_query(), conn)
+        rfm = members.scores([f for f, _ in found], today)
         return {
-            f.number: MemberValue(
-                f, rfm[f.number], members.segment(rfm[f.number], f, today, new_days=self.new_days), points[f.number]
-            )
-            for f in everyone
-        }
+            f.number: MemberValue(f, rfm[f.number], members.segment(rfm[f.number], f, today, new_days=self.new_days),
+                                  points)
+            for f, points in found
+        }  # fmt: skip
 
     def value(self, number: str, today: dt.date) -> MemberValue:
         """One member's value on ``today``, scored against all members."""
@@ -191,21 +189,15 @@ class SqlSales:
             raise UnknownMember(f"no member {number}")
         return found
 
-    def _figures(self, query: Select[Any]) -> list[MemberFigures]:
-        with self.engine.connect() as c:
+    def _figures(self, query: Select[Any], conn: Connection | None) -> list[tuple[MemberFigures, int]]:
+        """The figures and points of the members ``query`` selects."""
+        with _connection(self.engine, conn, write=False) as c:
             rows = c.execute(query).all()
         return [
-            MemberFigures(
-                number,
-                frequency,
-                monetary if monetary is not None else Decimal(0),
-                largest if largest is not None else Decimal(0),
-                self._day(first),
-                self._day(last),
-                self._day(joined),
-            )
-            for number, joined, frequency, monetary, largest, first, last in rows
-        ]
+            (MemberFigures(number, frequency, monetary, largest, self._day(first), self._day(last), self._day(joined)),
+             points)
+            for number, joined, frequency, monetary, largest, first, last, points in rows
+        ]  # fmt: skip
 
     def _day(self, time: dt.datetime | None) -> dt.date | None:
         # Converting to local time keeps order, so the first and last times give the first and last days.
@@ -213,22 +205,30 @@ class SqlSales:
 
 
 def _figures_query() -> Select[Any]:
-    """Per member: number, joined, purchases, money spent, largest purchase, first and last purchase times."""
-    m, s = _members.c, _sales.c
+    """Per member: number, joined, purchases, money spent, largest purchase, first and last purchase times, points."""
+    m = _members.c
+    figures = (m.purchases, m.spent, m.largest, m.first_purchase_at, m.last_purchase_at)
+    return select(m.number, m.joined_at, *figures, m.points).order_by(m.number)
+
+
+def _bought(member: int, total: Decimal, time: dt.datetime, points: int) -> Update:
+    """The member's figures and points with one more sale (of ``total`` at ``time``, awarding ``points``)."""
+    m = _members.c
+    at = literal(time, UtcDateTime())
     return (
-        select(
-            m.number,
-            m.joined_at,
-            func.count(s.id),
-            func.sum(s.total),
-            func.max(s.total),
-            func.min(s.closed_at),
-            func.max(s.closed_at),
+        update(_members)
+        .where(m.id == member)
+        .values(
+            points=m.points + points,
+            purchases=m.purchases + 1,
+            spent=m.spent + total,
+            largest=case((m.largest < total, literal(total, m.largest.type)), else_=m.largest),
+            first_purchase_at=case((or_(m.first_purchase_at.is_(None), m.first_purchase_at > at), at),
+                                   else_=m.first_purchase_at),
+            last_purchase_at=case((or_(m.last_purchase_at.is_(None), m.last_purchase_at < at), at),
+                                  else_=m.last_purchase_at),
         )
-        .select_from(_members.outerjoin(_sales, s.member_id == m.id))
-        .group_by(m.id, m.number, m.joined_at)
-        .order_by(m.number)
-    )
+    )  # fmt: skip
 
 
 @contextmanager

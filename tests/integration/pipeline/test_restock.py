@@ -9,15 +9,17 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from silentgw.api import create_app
 from silentgw.gateway.actions import Actions
 from silentgw.gateway.config import Settings
+from silentgw.gateway.events import StoredEvent
 from silentgw.gateway.identity import encode_sgtin
 from silentgw.gateway.outbox import Dispatcher
+from silentgw.gateway.store import outbox
 from silentgw.gateway.store.ledger import SqlStockLedger
-from silentgw.gateway.store.models import Event
+from silentgw.gateway.store.models import Event, Product, ReorderRule, RestockRequest
 from silentgw.gateway.store.restock import RestockRule
 from silentgw.gateway.transitions import Arrived, Departed, Transition
 from silentgw.simulator.demo_store import DEMO_PRODUCTS
@@ -147,3 +149,44 @@ async def test_a_shelf_being_filled_below_its_minimum_raises_nothing_until_it_fa
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_an_item_received_again_after_a_crash_is_not_counted_towards_another_request(store: Engine) -> None:
+    ledger = SqlStockLedger(store)
+    zones = ledger.zones()
+    actions = Actions(store, [RestockRule()])
+    with store.begin() as conn:
+        product = conn.execute(select(Product.id).where(Product.gtin == MILK.gtin)).scalar_one()
+        conn.execute(insert(ReorderRule), [
+            {"product_id": product, "location_id": location, "minimum": 2, "maximum": 3, "auto_approve": True}
+            for location in ("aisle-1", "aisle-2")
+        ])  # fmt: skip
+    seen = 0
+
+    async def act() -> list[StoredEvent]:
+        """The Actions sink takes the events written since it last did; the events it took."""
+        nonlocal seen
+        with store.connect() as conn:
+            new = outbox.read(conn, seen, limit=10_000)
+        seen = new[-1].seq if new else seen
+        await actions.deliver([e for e in new if actions.wants(e)])
+        return new
+
+    # Three on each aisle's shelf, one sold from each: two left, a request for one at each, approved at once.
+    ledger.apply([Arrived(milk(n), "shelf-1a" if n < 3 else "shelf-2a", at(n)) for n in range(6)], zones)
+    ledger.apply([Departed(milk(0), "shelf-1a", at(10)), Departed(milk(3), "shelf-2a", at(11))], zones)
+    await act()
+    with store.connect() as conn:
+        requests = conn.execute(select(RestockRequest.location_id, RestockRequest.id).order_by(
+            RestockRequest.created_at)).all()  # fmt: skip
+    assert [location for location, _ in requests] == ["aisle-1", "aisle-2"]
+    # One arrives through receiving: aisle-1's request (the oldest) is filled by it.
+    ledger.apply([Arrived(milk(100), "receiving", at(60))], zones)
+    (arrival,) = [e for e in await act() if e.type == "silentgw.item.received"]
+    # The gateway crashed before the sink's cursor moved: the same event is handed over again, aisle-2's request
+    # being the open one now. The item was counted once; it must not be counted again.
+    await actions.deliver([arrival])
+    with store.connect() as conn:
+        got = dict(conn.execute(select(RestockRequest.location_id, RestockRequest.received)).all())
+    assert got == {"aisle-1": 1, "aisle-2": 0}
+    assert types(store).count("silentgw.restock.received") == 1

@@ -7,13 +7,16 @@ import asyncio
 import datetime as dt
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from silentgw.drivers.observations import SensorReading
 from silentgw.gateway import checkout, events
@@ -82,6 +85,49 @@ def test_a_warm_fridge_alerts_holds_its_goods_back_from_allocation_and_clears(
     assert [e.type for e in stored(store, "silentgw.sensor.")] == ["silentgw.sensor.alert", "silentgw.sensor.cleared"]
 
 
+@contextmanager
+def refusing_events(engine: Engine) -> Iterator[None]:
+    """The database refuses to store events (a trigger raises, as a full disk or a lost standby would)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(text("CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN "
+                              "SELECT RAISE(ABORT, 'no room for events'); END"))  # fmt: skip
+        else:
+            conn.execute(text("CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$ BEGIN RAISE EXCEPTION 'no room for events'; END $$"))  # fmt: skip
+            conn.execute(text("CREATE TRIGGER refuse_events BEFORE INSERT ON events FOR EACH ROW "
+                              "EXECUTE FUNCTION refuse_events()"))  # fmt: skip
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_events" + (" ON events" if conn.dialect.name != "sqlite" else "")))
+            if conn.dialect.name != "sqlite":
+                conn.execute(text("DROP FUNCTION refuse_events()"))
+
+
+def test_an_alert_or_clearing_whose_write_failed_is_told_by_the_next_reading(settings: Settings, store: Engine) -> None:
+    rule = {"id": "dairy-warm", "sensor": "fridge-1", "quantity": "temperature", "above": 5.0, "hysteresis": 0.5,
+            "for": 600}  # fmt: skip
+    watch = SensorRules(with_rules(settings, sensor_rules=[rule]), store)
+
+    def read(minute: float, value: float) -> None:
+        watch([SensorReading("fridge-1", "temperature", value, "°C", at(minute))])
+
+    read(0, 6.0)
+    with refusing_events(store), pytest.raises(DBAPIError, match="no room for events"):
+        read(10, 6.2)  # ten minutes warm: the alert, which cannot be written
+    assert stored(store, "silentgw.sensor.") == []
+    read(11, 6.3)
+    (alert,) = stored(store, "silentgw.sensor.")
+    assert (alert.type, alert.data["value"]) == ("silentgw.sensor.alert", 6.3)
+    with refusing_events(store), pytest.raises(DBAPIError, match="no room for events"):
+        read(20, 4.0)  # back: the clearing, which cannot be written
+    read(21, 4.2)
+    assert [(e.type, e.data["value"]) for e in stored(store, "silentgw.sensor.")] == [
+        ("silentgw.sensor.alert", 6.3), ("silentgw.sensor.cleared", 4.2)]  # fmt: skip
+
+
 def _key(epc: str) -> str:
     decoded = decode(epc)
     assert isinstance(decoded, Epc)
@@ -98,35 +144,20 @@ async def test_member_rules_make_offers_on_purchases_returns_segment_changes_and
         {"id": "birthday", "when": "birthday", "action": "offer", "message": "Happy birthday: a free coffee"},
     ]
     settings = with_rules(settings, member_rules=rules)
-    sales = SqlSales(store, timezone=settings.site.timezone)
-    member_rules = MemberRules(settings, sales)
-    actions = Actions(store, [member_rules])
+    members = Members(settings, store)
     number = DEMO_MEMBERS[0][0]
     ledger = SqlStockLedger(store)
     ledger.apply([Arrived(tag(TEE, n), "shelf-2a", at(n)) for n in range(3)], ledger.zones())
 
-    def sell(serial: int, when: dt.datetime) -> None:
-        opened = when - dt.timedelta(minutes=2)
-        sale = checkout.Sale(checkout.sale_id("checkout-1", opened), number, (tag(TEE, serial),), when, "checkout-1",
-                             opened)  # fmt: skip
-        decoded = decode(tag(TEE, serial))
-        assert isinstance(decoded, Epc)
-        sales.record(sale, prices=sales.prices([decoded]))
-
-    async def run_rules() -> None:
-        with store.connect() as conn:
-            pending = [e for e in outbox.read(conn, 0, limit=10_000) if actions.wants(e)]
-        await actions.deliver(pending)
-
-    sell(0, at(0))  # a first purchase: 19.95, a big basket and a first visit
-    await run_rules()
+    members.sell(number, [0], at(0))  # a first purchase: 19.95, a big basket and a first visit
+    await members.run_rules()
     offers = [(e.data["rule"], e.data["member"]) for e in stored(store, "silentgw.member.")]
     assert sorted(offers) == [("big-basket", number), ("welcome-back", number)]
-    await run_rules()  # the same sale seen again: nothing new
+    await members.run_rules()  # the same sale seen again: nothing new
     assert len(stored(store, "silentgw.member.")) == 2
 
-    sell(1, at(60 * 24 * 10))  # ten days later: not a return after 30 days; a second purchase: no longer New
-    await run_rules()
+    members.sell(number, [1], at(60 * 24 * 10))  # ten days later: not a return after 30 days; no longer New
+    await members.run_rules()
     found = [e.data for e in stored(store, "silentgw.member.")]
     assert sorted(d["rule"] for d in found) == ["big-basket", "big-basket", "champion", "welcome-back"]
     # The only buyer, twice, scores 5, 5, 5 against members who bought nothing: a champion now.
@@ -134,11 +165,11 @@ async def test_member_rules_make_offers_on_purchases_returns_segment_changes_and
 
     # Fifty-five days on, the daily look: a birthday today (once, however often it looks), no segment change.
     later = at(60 * 24 * 55)
-    local = later.astimezone(member_rules.zone).date()
+    local = later.astimezone(members.rules.zone).date()
     with store.begin() as conn:
         conn.execute(update(Member).where(Member.number == number).values(birthday=local.replace(year=1990)))
-        outbox.append(conn, member_rules.daily(conn, later))
-        outbox.append(conn, member_rules.daily(conn, later))  # twice a day is once
+    members.look(later)
+    members.look(later)  # twice a day is once
     by_rule = {e.data["rule"]: e for e in stored(store, "silentgw.member.")}
     assert by_rule["birthday"].type == "silentgw.member.offer"
     assert by_rule["birthday"].data["member"] == number
@@ -147,6 +178,63 @@ async def test_member_rules_make_offers_on_purchases_returns_segment_changes_and
     with store.connect() as conn:
         segment = conn.execute(select(Member.segment).where(Member.number == number)).scalar_one()
     assert segment == "Champions"
+
+
+class Members:
+    """The member rules of ``settings`` on the store, with its sales: sell, run the rules, look."""
+
+    def __init__(self, settings: Settings, store: Engine) -> None:
+        self.store = store
+        self.sales = SqlSales(store, timezone=settings.site.timezone)
+        self.rules = MemberRules(settings, self.sales)
+        self.actions = Actions(store, [self.rules])
+
+    def sell(self, number: str, serials: list[int], when: dt.datetime) -> None:
+        """Member ``number`` buys the T-shirts of ``serials`` at the checkout, at ``when``."""
+        opened = when - dt.timedelta(minutes=2)
+        epcs = tuple(sorted(tag(TEE, serial) for serial in serials))
+        sale = checkout.Sale(checkout.sale_id("checkout-1", opened), number, epcs, when, "checkout-1", opened)
+        decoded = [decode(epc) for epc in epcs]
+        assert all(isinstance(d, Epc) for d in decoded)
+        self.sales.record(sale, prices=self.sales.prices(d for d in decoded if isinstance(d, Epc)))
+
+    async def run_rules(self) -> None:
+        """The Actions sink takes every event it wants (again, if it took them before)."""
+        with self.store.connect() as conn:
+            pending = [e for e in outbox.read(conn, 0, limit=10_000) if self.actions.wants(e)]
+        await self.actions.deliver(pending)
+
+    def look(self, now: dt.datetime) -> None:
+        """The daily look, as the gateway runs it."""
+        with self.store.begin() as conn:
+            outbox.append(conn, self.rules.daily(conn, now))
+
+    def segment(self, number: str) -> str | None:
+        with self.store.connect() as conn:
+            found: str | None = conn.execute(select(Member.segment).where(Member.number == number)).scalar_one()
+        return found
+
+
+async def test_between_looks_a_sales_member_is_ranked_against_the_members_of_the_last_look(
+    settings: Settings, store: Engine
+) -> None:
+    rules = [{"id": "champion", "when": "segment_change", "segment": "Champions", "message": "Thank you, champion"}]
+    members = Members(with_rules(settings, member_rules=rules), store)
+    ada, *others = [number for number, _, _ in DEMO_MEMBERS]
+    members.look(at(0))  # nobody has bought yet
+    for n, number in enumerate(others):  # each of the others buys three T-shirts once, the day after
+        members.sell(number, [100 + 3 * n, 101 + 3 * n, 102 + 3 * n], at(60 * 24 + n))
+    members.sell(ada, [1], at(60 * 24 * 5))  # Ada buys one T-shirt, twice
+    members.sell(ada, [2], at(60 * 24 * 6))
+    await members.run_rules()
+    # Against the look (twelve members, none had bought), Ada's two purchases rank above every member: 5, 5, 5, a
+    # champion. (Against everyone's figures now, her 39.90 would be the least spent: Loyal, not a champion.)
+    (told,) = stored(store, "silentgw.member.")
+    assert (told.data["member"], told.data["because"]) == (ada, {"from": "New", "to": "Champions"})
+    assert members.segment(ada) == "Champions"
+    # The next look ranks everyone exactly: Ada has spent the least of the buyers.
+    members.look(at(60 * 24 * 7))
+    assert members.segment(ada) == "Loyal"
 
 
 class Listener:

@@ -6,13 +6,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Numeric, column, func, insert, select, table
 from sqlalchemy.orm import Session
 
 from silentgw.gateway.checkout import Sale, sale_id
 from silentgw.gateway.identity import Epc, decode
 from silentgw.gateway.members import MemberFigures, Rfm, Segment
-from silentgw.gateway.store.models import Member, Product, SaleLine
+from silentgw.gateway.store.database import connect, upgrade
+from silentgw.gateway.store.models import Member, Product, SaleLine, UtcDateTime
 from silentgw.gateway.store.models import Sale as SaleRow
 from silentgw.gateway.store.sales import Price, SqlSales, UnknownMember
 
@@ -99,10 +100,11 @@ def test_a_replayed_sale_changes_nothing(sales: SqlSales) -> None:
     items = {"A1": MUG, "B1": CUP}
     s = sale("M1", items)
     sales.record(s, prices=prices(sales.engine, items))
-    before = counts(sales.engine), points_of(sales.engine)
+    before = counts(sales.engine), points_of(sales.engine), sales.member_figures("M1")
     again = sales.record(s, prices=prices(sales.engine, items))
     assert (again.new, again.points) == (False, 0)
-    assert (counts(sales.engine), points_of(sales.engine)) == before
+    assert (counts(sales.engine), points_of(sales.engine), sales.member_figures("M1")) == before
+    assert sales.member_figures("M1").frequency == 1
 
 
 def test_an_anonymous_sale_awards_no_points(sales: SqlSales) -> None:
@@ -127,6 +129,35 @@ def test_a_sale_joins_the_callers_transaction(sales: SqlSales) -> None:
         raise RuntimeError("rolled back")
     assert counts(sales.engine) == (0, 0)
     assert points_of(sales.engine)["M1"] == 0
+    assert sales.member_figures("M1") == MemberFigures("M1", joined=TODAY - dt.timedelta(days=365))
+
+
+def test_upgrading_a_store_with_sales_gives_its_members_their_figures(database_url: str) -> None:
+    engine = connect(database_url)
+    try:
+        upgrade(engine, "0007")  # before members kept their figures
+        joined = T0 - dt.timedelta(days=365)
+        with engine.begin() as conn:
+            conn.execute(insert(table("members", column("id"), column("number"), column("name"), column("points"),
+                                      column("joined_at", UtcDateTime()))),
+                         [{"id": n, "number": f"M{n}", "name": "-", "points": 0, "joined_at": joined}
+                          for n in (1, 2)])  # fmt: skip
+            sale_rows = table("sales", *map(column, ("id", "member_id", "checkout", "currency", "points_awarded")),
+                              column("opened_at", UtcDateTime()), column("closed_at", UtcDateTime()),
+                              column("recorded_at", UtcDateTime()), column("total", Numeric(12, 2)))  # fmt: skip
+            conn.execute(insert(sale_rows), [
+                {"id": f"s{days}", "member_id": 1, "checkout": "till-1", "currency": "EUR", "points_awarded": 0,
+                 "opened_at": T0 - dt.timedelta(days=days), "closed_at": T0 - dt.timedelta(days=days),
+                 "recorded_at": T0, "total": Decimal(total)}
+                for days, total in HISTORY["M1"]
+            ])  # fmt: skip
+        upgrade(engine)
+        figures = SqlSales(engine).member_figures("M1")
+        assert (figures.frequency, figures.monetary, figures.largest) == (3, Decimal("230.00"), Decimal("100.00"))
+        assert (figures.first, figures.last) == (TODAY - dt.timedelta(days=20), TODAY - dt.timedelta(days=1))
+        assert SqlSales(engine).member_figures("M2") == MemberFigures("M2", joined=joined.date())
+    finally:
+        engine.dispose()
 
 
 def test_prices_come_from_the_catalog_by_gtin(sales: SqlSales) -> None:

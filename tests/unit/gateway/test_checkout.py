@@ -16,6 +16,7 @@ from silentgw.gateway.checkout import (
     CheckoutEvent,
     CheckoutRules,
     CheckoutState,
+    Remembered,
     Sale,
     UnpaidExit,
     cards_from,
@@ -203,7 +204,28 @@ def test_retention_forgets_sold_items_and_alarms() -> None:
     assert len(state.raised) == 1
     state, _ = run(state=state, now=RULES.retention + 100)
     assert state.sold == {}
-    assert state.raised == frozenset()
+    assert list(state.raised) == []
+
+
+def test_a_step_keeps_the_sold_items_in_place_rather_than_copying_the_days() -> None:
+    state, _ = run(held(0), [Arrived(A, "till-1", at(2)), *out(A, 30), *out(D, 40)])
+    sold, raised = state.sold, state.raised
+    after, _ = run(held(100, who=GRACE), [Arrived(B, "till-1", at(102)), *out(B, 130)], state=state)
+    assert after.sold is sold  # the same record, one item longer: nothing copied
+    assert after.raised is raised
+    assert set(after.sold) == {A, B}
+
+
+def test_remembered_forgets_by_time_what_was_not_dropped_or_remembered_anew() -> None:
+    kept: Remembered[str] = Remembered()
+    for n, key in enumerate("abcd"):
+        kept.remember(key, at(n))
+    kept.drop("b")
+    kept.remember("a", at(10))  # anew: the entry of second 0 no longer speaks for it
+    kept.forget(at(3))
+    assert dict(kept) == {"a": at(10), "d": at(3)}
+    kept.forget(at(11))
+    assert dict(kept) == {}
 
 
 def test_cards_from_picks_the_em4100_reads_of_card_readers() -> None:

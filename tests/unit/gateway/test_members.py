@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from silentgw.gateway.members import MemberFigures, Purchase, Rfm, Segment, figures, points, scores, segment
+from silentgw.gateway.members import (
+    MemberFigures,
+    Purchase,
+    Ranking,
+    Rfm,
+    Segment,
+    figures,
+    points,
+    scores,
+    segment,
+)
 
 TODAY = dt.date(2026, 11, 24)
 
@@ -77,16 +87,34 @@ def test_scores_refuse_duplicate_numbers() -> None:
         scores([member("M-1"), member("M-1")], TODAY)
 
 
-@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 400), st.integers(0, 10_000)), max_size=40))
+_rows = st.lists(st.tuples(st.integers(0, 30), st.integers(0, 400), st.integers(0, 10_000)), max_size=40)
+
+
+def _members(rows: list[tuple[int, int, int]]) -> list[MemberFigures]:
+    """Members from (frequency, days since the last purchase, money spent) rows; frequency 0: never bought."""
+    return [member(f"M-{n}", f, str(m), last=r, first=400) if f else MemberFigures(f"M-{n}")
+            for n, (f, r, m) in enumerate(rows)]  # fmt: skip
+
+
+@given(_rows)
 def test_scores_run_one_to_five_and_equal_figures_score_equal(rows: list[tuple[int, int, int]]) -> None:
-    members = [member(f"M-{n}", f, str(m), last=r, first=400) if f else MemberFigures(f"M-{n}")
-               for n, (f, r, m) in enumerate(rows)]  # fmt: skip
+    members = _members(rows)
     got = scores(members, TODAY)
     assert set(got) == {m.number for m in members}
     by_figures: dict[tuple[int, int | None, Decimal], Rfm] = {}
     for m in members:
         key = (m.frequency, m.recency(TODAY), m.monetary)
         assert by_figures.setdefault(key, got[m.number]) == got[m.number]
+
+
+@given(_rows, st.tuples(st.integers(1, 30), st.integers(0, 400), st.integers(0, 10_000)))
+def test_a_member_ranked_against_a_look_scores_as_one_more_member_of_it(
+    rows: list[tuple[int, int, int]], new: tuple[int, int, int]
+) -> None:
+    look = _members(rows)
+    newcomer = member("new", new[0], str(new[2]), last=new[1], first=400)
+    assert Ranking.of(look).score(newcomer) == scores([*look, newcomer], TODAY)["new"]
+    assert Ranking.of(look).score(MemberFigures("none")) == Rfm(1, 1, 1)
 
 
 NEW_BUYER = MemberFigures("n", 1, Decimal(5), Decimal(5), ago(10), ago(10))
