@@ -3,7 +3,7 @@ updated by each sale recorded (so scoring a sale's member reads one row, not the
 member's sales by time (the sale before this one, for the first-visit rule).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-06 02:10:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
