@@ -25,6 +25,7 @@ from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, DisplayText, Lock, Unlock
 from silentgw.drivers.mqtt.client import MqttConnection, subscribe_and_serve
 from silentgw.drivers.mqtt.payloads import (
+    MAX_ANTENNA,
     IsoTimes,
     base64_epc,
     epoch_time,
@@ -63,9 +64,9 @@ class FieldMap(BaseModel):
     epc_encoding: Literal["hex", "base64"] = "hex"
     antenna: str | None = "antenna"
     """Unset (or absent from a reading): ``default_antenna``."""
-    default_antenna: int = 1
+    default_antenna: int = Field(1, ge=0, le=MAX_ANTENNA)
     rssi: str | None = "rssi"
-    rssi_scale: float = 1.0
+    rssi_scale: float = Field(1.0, allow_inf_nan=False)
     """Multiplies the RSSI into dBm: 0.01 for centi-dBm, 0.1 for deci-dBm."""
     time: str | None = "time"
     time_format: str = "iso"
