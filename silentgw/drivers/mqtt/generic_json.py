@@ -163,11 +163,10 @@ class GenericJsonParser:
         fields = self.fields
         quantity = fields.fixed_quantity if self._quantity is None else lookup(value, self._quantity)
         unit = fields.fixed_unit if self._unit is None else lookup(value, self._unit)
-        for name, text in (("quantity", quantity), ("unit", unit)):
-            if type(text) is not str or len(text) > MAX_NAME or not text.isprintable():
-                raise ValueError(f"{name} is not a printable string of up to {MAX_NAME} characters: {shown(text)}")
         reading = _number(lookup(value, self._value), "value")
-        return SensorReading(self.device, quantity, reading, unit, self._when(value, now))
+        return SensorReading(
+            self.device, _name(quantity, "quantity"), reading, _name(unit, "unit"), self._when(value, now)
+        )
 
     def _when(self, value: Any, now: dt.datetime) -> dt.datetime:
         if self._time is None:
@@ -187,6 +186,13 @@ class GenericJsonParser:
 
     def _reject(self, value: Any, reason: str, now: dt.datetime) -> Rejected:
         return Rejected(self.device, raw_json(value), reason, now)
+
+
+def _name(text: Any, name: str) -> str:
+    """A quantity or unit, if it is one: printable text of up to :data:`MAX_NAME` characters."""
+    if type(text) is not str or len(text) > MAX_NAME or not text.isprintable():
+        raise ValueError(f"{name} is not a printable string of up to {MAX_NAME} characters: {shown(text)}")
+    return text
 
 
 def _number(value: Any, name: str) -> float:

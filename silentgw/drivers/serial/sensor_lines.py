@@ -155,7 +155,7 @@ def _value(key: str, raw: Any, mapping: KeyMapping | None) -> tuple[float | None
         try:
             return _finite(key, float(raw)), None
         except OverflowError:  # an integer past a float's range
-            raise LineError(f"{shown(key)}: an integer of {raw.bit_length()} bits is not a finite number") from None
+            raise LineError(f"{shown(key)}: {shown(raw)} is not a finite number") from None
     if not isinstance(raw, str):
         if mapping is None:
             return None, None
