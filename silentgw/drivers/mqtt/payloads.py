@@ -230,7 +230,7 @@ def shown(value: object) -> str:
 
 def label(value: object) -> str:
     """A name or message from a device for a status detail: a short string as it is, anything else as shown."""
-    return value if type(value) is str and len(value) <= 200 else shown(value)
+    return value if type(value) is str and len(value) <= 200 and value.isprintable() else shown(value)
 
 
 def raw_json(value: Any) -> bytes:

@@ -140,3 +140,10 @@ def test_the_bound_is_a_setting() -> None:
     assert isinstance(parser.feed(b" " * 4097, NOW)[0], Rejected)
     with pytest.raises(ValueError, match="max_payload"):
         ZebraIotcReader.Settings(data_topic="z/d", max_payload=10)
+
+
+def test_a_status_detail_is_printable_utf8() -> None:
+    """A lone surrogate (stdlib JSON reads ``\\udc80``) in a command name would not encode: it is quoted instead."""
+    [status] = zebra().feed(b'{}{"command":"st\\udc80rt","response":"success"}', NOW)[1:]
+    assert status.detail.encode()  # type: ignore[union-attr]  # a DeviceStatus
+    assert "\\udc80" in status.detail  # type: ignore[union-attr]
