@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest services bench clean
+.PHONY: demo test lint typecheck pytest services bench fuzz clean
 
 $(BIN)/python:
 	scripts/ensure-venv.sh $(PYTHON) $(VENV)
@@ -39,6 +39,12 @@ bench: $(STAMP) services
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/api.py
+
+# Every wire parser fed 100,000 generated inputs or more (tests/fuzz/), randomised each run; the last lines count
+# the inputs fed per parser. `make test` runs the same tests with a short count.
+FUZZ_EXAMPLES ?= 100000
+fuzz: $(STAMP)
+	SILENTGW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

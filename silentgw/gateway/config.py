@@ -490,6 +490,12 @@ def load_settings(config_file: Path | None, environ: Mapping[str, str]) -> Setti
             raise ConfigError(f"{config_file}: no such file") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_file}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:  # TOML is UTF-8
+            raise ConfigError(f"{config_file}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        except RecursionError as exc:  # arrays nested past the interpreter's limit
+            raise ConfigError(f"{config_file}: not valid TOML: nested too deep") from exc
+        except OSError as exc:
+            raise ConfigError(f"{config_file}: cannot read it: {exc.strerror or exc}") from exc
     unknown = sorted(
         name
         for name in environ
@@ -505,6 +511,8 @@ def load_settings(config_file: Path | None, environ: Mapping[str, str]) -> Setti
         found = re.search(r'field "(\w+)"', str(exc))
         name = _ENV_PREFIX + found[1].upper() if found else "a SILENTGW_* variable"
         raise ConfigError(f"{name}: not valid JSON ({exc.__cause__ or exc})") from exc
+    except RecursionError as exc:  # a list or table variable nested past the interpreter's limit
+        raise ConfigError("a SILENTGW_* variable: not valid JSON (nested too deep)") from exc
     if overrides:
         origin = f"{origin} and SILENTGW_* variables" if config_file is not None else "SILENTGW_* variables"
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 from typing import Any, ClassVar, Literal, Self
 
 import orjson
@@ -23,12 +24,32 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, DisplayText, Lock, Unlock
 from silentgw.drivers.mqtt.client import MqttConnection, subscribe_and_serve
-from silentgw.drivers.mqtt.payloads import IsoTimes, base64_epc, hex_epc, json_values, lookup, to_utc
+from silentgw.drivers.mqtt.payloads import (
+    MAX_ANTENNA,
+    IsoTimes,
+    base64_epc,
+    epoch_time,
+    hex_epc,
+    json_values,
+    lookup,
+    oversized,
+    port,
+    raw_json,
+    rssi_dbm,
+    shown,
+    to_utc,
+)
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import Observation, Rejected, SensorReading, TagRead
 from silentgw.drivers.supervisor import Clock, utcnow
 
 __all__ = ["FieldMap", "GenericJsonDevice", "GenericJsonParser"]
+
+MAX_PAYLOAD = 64 * 1024
+"""The default bound of a message: a reading is some 100 bytes of JSON, so 64 KiB holds an array of several hundred,
+more than a sensor or a small reader sends at once."""
+MAX_NAME = 32
+"""Characters of a quantity or unit read from a payload (what the sensor tables hold is 64 and 32)."""
 
 
 class FieldMap(BaseModel):
@@ -43,9 +64,9 @@ class FieldMap(BaseModel):
     epc_encoding: Literal["hex", "base64"] = "hex"
     antenna: str | None = "antenna"
     """Unset (or absent from a reading): ``default_antenna``."""
-    default_antenna: int = 1
+    default_antenna: int = Field(1, ge=0, le=MAX_ANTENNA)
     rssi: str | None = "rssi"
-    rssi_scale: float = 1.0
+    rssi_scale: float = Field(1.0, allow_inf_nan=False)
     """Multiplies the RSSI into dBm: 0.01 for centi-dBm, 0.1 for deci-dBm."""
     time: str | None = "time"
     time_format: str = "iso"
@@ -74,9 +95,10 @@ def _path(path: str | None) -> tuple[str, ...] | None:
 class GenericJsonParser:
     """Turns JSON payloads into tag reads or sensor readings through a :class:`FieldMap`."""
 
-    def __init__(self, device: str, fields: FieldMap) -> None:
+    def __init__(self, device: str, fields: FieldMap, *, max_payload: int = MAX_PAYLOAD) -> None:
         self.device = device
         self.fields = fields
+        self.max_payload = max_payload
         self._items = _path(fields.items)
         self._epc = tuple(fields.epc.split("."))
         self._antenna = _path(fields.antenna)
@@ -90,6 +112,9 @@ class GenericJsonParser:
 
     def feed(self, data: bytes, now: dt.datetime) -> list[Observation | Rejected]:
         """The observations in one payload; each reading that does not fit the mapping is rejected with why."""
+        too_big = oversized(self.device, data, self.max_payload, now)
+        if too_big is not None:
+            return [too_big]
         values, error = json_values(data)
         out: list[Observation | Rejected] = []
         if self._items is not None:
@@ -108,7 +133,7 @@ class GenericJsonParser:
                 out.append(read(value, now))
             except KeyError as exc:
                 out.append(self._reject(value, f"no {exc.args[0]} in the reading", now))
-            except (ValueError, TypeError, OverflowError) as exc:
+            except ValueError as exc:
                 out.append(self._reject(value, str(exc), now))
         if error is not None:
             out.append(Rejected(self.device, data, error, now))
@@ -123,9 +148,7 @@ class GenericJsonParser:
         antenna = self.fields.default_antenna
         if self._antenna is not None:
             with contextlib.suppress(KeyError):  # an absent antenna is the default one
-                antenna = lookup(value, self._antenna)
-            if type(antenna) is not int:
-                raise ValueError(f"antenna is not an integer: {antenna!r}")
+                antenna = port(lookup(value, self._antenna))
         rssi: float | None = None
         if self._rssi is not None:
             try:
@@ -133,17 +156,17 @@ class GenericJsonParser:
             except KeyError:
                 raw = None
             if raw is not None:
-                rssi = _number(raw, "rssi") * self.fields.rssi_scale
+                rssi = rssi_dbm(_number(raw, "rssi") * self.fields.rssi_scale)
         return TagRead(epc, self.device, antenna, rssi, self._when(value, now))
 
     def _sensor(self, value: Any, now: dt.datetime) -> SensorReading:
         fields = self.fields
         quantity = fields.fixed_quantity if self._quantity is None else lookup(value, self._quantity)
         unit = fields.fixed_unit if self._unit is None else lookup(value, self._unit)
-        if type(quantity) is not str or type(unit) is not str:
-            raise ValueError(f"quantity and unit must be strings: {quantity!r}, {unit!r}")
         reading = _number(lookup(value, self._value), "value")
-        return SensorReading(self.device, quantity, reading, unit, self._when(value, now))
+        return SensorReading(
+            self.device, _name(quantity, "quantity"), reading, _name(unit, "unit"), self._when(value, now)
+        )
 
     def _when(self, value: Any, now: dt.datetime) -> dt.datetime:
         if self._time is None:
@@ -156,29 +179,31 @@ class GenericJsonParser:
         if form == "iso":
             return self._times.parse(stamp)
         if form in ("epoch_s", "epoch_ms"):
-            seconds = _number(stamp, "time") / (1000 if form == "epoch_ms" else 1)
-            return dt.datetime.fromtimestamp(seconds, dt.UTC)
-        if type(stamp) is not str:
-            raise ValueError(f"time is not a string: {stamp!r}")
+            return epoch_time(_number(stamp, "time") / (1000 if form == "epoch_ms" else 1))
+        if type(stamp) is not str or len(stamp) > 64:
+            raise ValueError(f"time is not a string of up to 64 characters: {shown(stamp)}")
         return to_utc(dt.datetime.strptime(stamp, form))  # naive unless the format has %z: to_utc
 
     def _reject(self, value: Any, reason: str, now: dt.datetime) -> Rejected:
-        try:
-            raw = orjson.dumps(value)
-        except TypeError:
-            raw = repr(value).encode()
-        return Rejected(self.device, raw, reason, now)
+        return Rejected(self.device, raw_json(value), reason, now)
+
+
+def _name(text: Any, name: str) -> str:
+    """A quantity or unit, if it is one: printable text of up to :data:`MAX_NAME` characters."""
+    if type(text) is not str or len(text) > MAX_NAME or not text.isprintable():
+        raise ValueError(f"{name} is not a printable string of up to {MAX_NAME} characters: {shown(text)}")
+    return text
 
 
 def _number(value: Any, name: str) -> float:
-    if type(value) is int or type(value) is float:
-        return float(value)
-    if type(value) is str:  # sensors often send "21.5"
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise ValueError(f"{name} is not a number: {value!r}")
+    """``value`` as a finite float (sensors often send ``"21.5"``); ValueError naming ``name`` otherwise."""
+    number = math.nan
+    if type(value) is int or type(value) is float or (type(value) is str and len(value) <= 64):
+        with contextlib.suppress(ValueError, OverflowError):  # not a number; an integer past a float's range
+            number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} is not a number: {shown(value)}")
+    return number
 
 
 class GenericJsonDevice:
@@ -193,6 +218,8 @@ class GenericJsonDevice:
         topics: list[str] = Field(min_length=1)
         """Where the device publishes (wildcards allowed)."""
         fields: FieldMap = FieldMap()
+        max_payload: int = Field(MAX_PAYLOAD, ge=1024)
+        """Bytes a message may have; a longer one is set aside unread (the default's reason: :data:`MAX_PAYLOAD`)."""
         command_topic: str = "silentgw/{site}/cmd/{device}"
         site: str | None = None
 
@@ -210,7 +237,7 @@ class GenericJsonDevice:
     @classmethod
     def parser(cls, device: str, settings: GenericJsonDevice.Settings) -> GenericJsonParser:
         """The pure parser of this mapping."""
-        return GenericJsonParser(device, settings.fields)
+        return GenericJsonParser(device, settings.fields, max_payload=settings.max_payload)
 
     def command_topic(self) -> str:
         """Where commands to this device are published."""

@@ -28,26 +28,45 @@ import datetime as dt
 from typing import Any, ClassVar, Literal
 
 import orjson
+from pydantic import Field
 
 from silentgw.drivers.base import Emit
 from silentgw.drivers.mqtt.client import subscribe_and_serve
-from silentgw.drivers.mqtt.payloads import IsoTimes, base64_epc, hex_epc
+from silentgw.drivers.mqtt.payloads import (
+    IsoTimes,
+    base64_epc,
+    hex_epc,
+    label,
+    oversized,
+    port,
+    raw_json,
+    rssi_dbm,
+    shown,
+)
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
 from silentgw.drivers.supervisor import Clock, utcnow
 
 __all__ = ["ImpinjIotParser", "ImpinjIotReader"]
 
+MAX_PAYLOAD = 256 * 1024
+"""The default bound of a message: a tagInventory event is about 330 bytes (the example above), so 256 KiB holds
+some eight hundred lines, more than the reader puts in one message."""
+
 
 class ImpinjIotParser:
     """Turns one message of newline-delimited Impinj reader events into observations."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, *, max_payload: int = MAX_PAYLOAD) -> None:
         self.device = device
+        self.max_payload = max_payload
         self._times = IsoTimes()
 
     def feed(self, data: bytes, now: dt.datetime) -> list[Observation | Rejected]:
         """The observations in one message payload; each bad line is rejected with its reason."""
+        too_big = oversized(self.device, data, self.max_payload, now)
+        if too_big is not None:
+            return [too_big]
         out: list[Observation | Rejected] = []
         for line in data.splitlines() if b"\n" in data or b"\r" in data else (data,):
             if not line.strip():
@@ -75,14 +94,12 @@ class ImpinjIotParser:
             for key, what in (("antennaConnectedEvent", "connected"), ("antennaDisconnectedEvent", "disconnected")):
                 body = event.get(key)
                 if type(body) is dict:
-                    port = body["antennaPort"]
-                    if type(port) is not int:
-                        raise ValueError(f"antennaPort is not an integer: {port!r}")
+                    number = port(body["antennaPort"], "antennaPort")
                     time = self._time(event, None, now)
-                    return DeviceStatus(self.device, "heartbeat", time, f"antenna {port} {what}")
+                    return DeviceStatus(self.device, "heartbeat", time, f"antenna {number} {what}")
             body = event.get("inventoryStatusEvent")
             if type(body) is dict:
-                status = body.get("status", "unknown")
+                status = label(body.get("status", "unknown"))
                 return DeviceStatus(self.device, "heartbeat", self._time(event, None, now), f"inventory {status}")
             if type(event.get("inventoryTerminatedEvent")) is dict:
                 return DeviceStatus(self.device, "heartbeat", self._time(event, None, now), "inventory terminated")
@@ -93,18 +110,17 @@ class ImpinjIotParser:
         except ValueError as exc:
             return self._reject(event, str(exc), now)
         kind = event.get("eventType")
-        return self._reject(event, f"unsupported event type {kind!r}" if kind else "not an Impinj reader event", now)
+        return self._reject(
+            event, f"unsupported event type {shown(kind)}" if kind else "not an Impinj reader event", now
+        )
 
     def _tag(self, tag: dict[str, Any], event: dict[str, Any], now: dt.datetime) -> TagRead:
         epc_hex = tag.get("epcHex")
         epc = hex_epc(epc_hex) if epc_hex is not None else base64_epc(tag["epc"])
-        antenna = tag["antennaPort"]
-        if type(antenna) is not int:
-            raise ValueError(f"antennaPort is not an integer: {antenna!r}")
+        antenna = port(tag["antennaPort"], "antennaPort")
         cdbm = tag.get("peakRssiCdbm")
-        if cdbm is not None and type(cdbm) not in (int, float):
-            raise ValueError(f"peakRssiCdbm is not a number: {cdbm!r}")
-        return TagRead(epc, self.device, antenna, None if cdbm is None else cdbm / 100, self._time(event, tag, now))
+        rssi = None if cdbm is None else rssi_dbm(cdbm, "peakRssiCdbm", per_dbm=100)
+        return TagRead(epc, self.device, antenna, rssi, self._time(event, tag, now))
 
     def _time(self, event: dict[str, Any], tag: dict[str, Any] | None, now: dt.datetime) -> dt.datetime:
         stamp = tag.get("lastSeenTime") if tag is not None else None
@@ -113,11 +129,7 @@ class ImpinjIotParser:
         return now if stamp is None else self._times.parse(stamp)
 
     def _reject(self, event: Any, reason: str, now: dt.datetime) -> Rejected:
-        try:
-            raw = orjson.dumps(event)
-        except TypeError:
-            raw = repr(event).encode()
-        return Rejected(self.device, raw, reason, now)
+        return Rejected(self.device, raw_json(event), reason, now)
 
 
 class ImpinjIotReader:
@@ -131,6 +143,8 @@ class ImpinjIotReader:
 
         event_topic: str
         """Where the reader publishes its events."""
+        max_payload: int = Field(MAX_PAYLOAD, ge=1024)
+        """Bytes a message may have; a longer one is set aside unread (the default's reason: :data:`MAX_PAYLOAD`)."""
 
     def __init__(self, device: str, settings: ImpinjIotReader.Settings, *, clock: Clock = utcnow) -> None:
         self.device = device
@@ -140,7 +154,7 @@ class ImpinjIotReader:
     @classmethod
     def parser(cls, device: str, settings: ImpinjIotReader.Settings) -> ImpinjIotParser:
         """The pure parser of Impinj event lines."""
-        return ImpinjIotParser(device)
+        return ImpinjIotParser(device, max_payload=settings.max_payload)
 
     async def run(self, emit: Emit) -> None:
         """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""

@@ -36,11 +36,27 @@ import uuid
 from typing import Any, ClassVar, Literal
 
 import orjson
+from pydantic import Field
 
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, StartReading, StopReading
 from silentgw.drivers.mqtt.client import MqttConnection, subscribe_and_serve
-from silentgw.drivers.mqtt.payloads import IsoTimes, hex_epc, json_values, to_utc
+from silentgw.drivers.mqtt.payloads import (
+    MAX_ANTENNA,
+    MAX_EPC_DIGITS,
+    MAX_READS,
+    IsoTimes,
+    count,
+    hex_epc,
+    json_values,
+    label,
+    oversized,
+    port,
+    raw_json,
+    rssi_dbm,
+    shown,
+    to_utc,
+)
 from silentgw.drivers.mqtt.settings import MqttSettings
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
 from silentgw.drivers.supervisor import Clock, utcnow
@@ -54,18 +70,27 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _NO_STAMP = object()
 _fromisoformat = dt.datetime.fromisoformat
 
+MAX_PAYLOAD = 256 * 1024
+"""The default bound of a message: a SIMPLE tag event is about 230 bytes, so 256 KiB holds a batch of over a
+thousand, more than the IoT Connector's batching writes (its handhelds cap a report at 5,120 bytes and a data message
+at 6,144: Zebra, RFD40/RFD90 MQTT API, Limits)."""
+
 
 class ZebraIotcParser:
     """Turns one ZIOTC message (tag data, management event or control response) into observations."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, *, max_payload: int = MAX_PAYLOAD) -> None:
         self.device = device
+        self.max_payload = max_payload
         self._times = IsoTimes()
         self._stamp: object = _NO_STAMP  # no timestamp yet: never equal to one read
         self._time = _EPOCH
 
     def feed(self, data: bytes, now: dt.datetime) -> list[Observation | Rejected]:
         """The observations in one message payload; what cannot be read is rejected with its reason."""
+        too_big = oversized(self.device, data, self.max_payload, now)
+        if too_big is not None:
+            return [too_big]
         events, error = json_values(data)
         out: list[Observation | Rejected] = []
         append, device, is_hex, new = out.append, self.device, _IS_HEX, tuple.__new__
@@ -84,20 +109,21 @@ class ZebraIotcParser:
                     if (
                         type(epc) is str
                         and type(antenna) is int
-                        and (rssi is None or type(rssi) is int or type(rssi) is float)
+                        and 0 <= antenna <= MAX_ANTENNA
+                        and (rssi is None or ((type(rssi) is int or type(rssi) is float) and -200 <= rssi <= 200))
                         and type(reads) is int
-                        and reads > 0
+                        and 0 < reads <= MAX_READS
+                        and len(epc) <= MAX_EPC_DIGITS
                         and is_hex(epc)
                         and (stamp == last_stamp or type(stamp) is str)
                     ):
                         if stamp != last_stamp:
                             try:
-                                last_time = _fromisoformat(stamp)  # type: ignore[arg-type]  # a str, checked above
+                                time = _fromisoformat(stamp)  # type: ignore[arg-type]  # a str, checked above
+                                last_time = time if time.tzinfo is dt.UTC else to_utc(time)
                             except ValueError:
                                 append(self._other(event, now))
                                 continue
-                            if last_time.tzinfo is not dt.UTC:
-                                last_time = to_utc(last_time)
                             last_stamp = stamp
                         # tuple.__new__ builds the same TagRead as TagRead(...) at half the cost (no Python __new__)
                         append(new(TagRead, (epc.upper(), device, antenna, rssi, last_time, reads, "epc")))
@@ -124,33 +150,29 @@ class ZebraIotcParser:
         except ValueError as exc:
             return self._reject(event, f"bad timestamp: {exc}", now)
         if "command" in event and "response" in event:
-            command, response = event.get("command"), event.get("response")
-            ident = event.get("command_id", "")
+            command, response = label(event.get("command")), event.get("response")
+            ident = label(event.get("command_id", ""))
             if response == "success":
                 return DeviceStatus(self.device, "heartbeat", time, f"control command {command} ({ident}) succeeded")
             payload = event.get("payload")
             why = payload.get("message") or payload.get("description") if type(payload) is dict else None
-            detail = f"control command {command} ({ident}) failed" + (f": {why}" if why else "")
+            detail = f"control command {command} ({ident}) failed" + (f": {label(why)}" if why else "")
             return DeviceStatus(self.device, "heartbeat", time, detail)
         kind = event.get("type")
         if type(kind) is str and kind.lower() == "heartbeat":
             return DeviceStatus(self.device, "heartbeat", time)
         if type(event.get("data")) is dict and kind is not None:
-            return self._reject(event, f"unsupported event type {kind!r}", now)
+            return self._reject(event, f"unsupported event type {shown(kind)}", now)
         return self._reject(event, "neither a tag event, a heartbeat nor a control response", now)
 
     def _tag(self, tag: dict[str, Any], event: dict[str, Any], now: dt.datetime) -> TagRead | Rejected:
         try:
             epc = hex_epc(tag["idHex"])
-            antenna = tag["antenna"]
-            if type(antenna) is not int:
-                raise ValueError(f"antenna is not an integer: {antenna!r}")
+            antenna = port(tag["antenna"])
             rssi = tag.get("peakRssi")
-            if rssi is not None and type(rssi) not in (int, float):
-                raise ValueError(f"peakRssi is not a number: {rssi!r}")
-            reads = tag.get("reads", 1)
-            if type(reads) is not int or reads < 1:
-                raise ValueError(f"reads is not a positive integer: {reads!r}")
+            if rssi is not None:
+                rssi = rssi_dbm(rssi, "peakRssi")
+            reads = count(tag.get("reads", 1))
             stamp = event.get("timestamp")
             time = now if stamp is None else self._times.parse(stamp)
         except KeyError as exc:
@@ -160,11 +182,7 @@ class ZebraIotcParser:
         return TagRead(epc, self.device, antenna, rssi, time, reads)
 
     def _reject(self, event: Any, reason: str, now: dt.datetime) -> Rejected:
-        try:
-            raw = orjson.dumps(event)
-        except TypeError:  # stdlib json read something orjson will not write back (a huge integer)
-            raw = repr(event).encode()
-        return Rejected(self.device, raw, reason, now)
+        return Rejected(self.device, raw_json(event), reason, now)
 
 
 class ZebraIotcReader:
@@ -183,6 +201,8 @@ class ZebraIotcReader:
         control_topic: str | None = None
         """Where the reader takes control commands (start, stop); without it the driver takes no commands."""
         control_response_topic: str | None = None
+        max_payload: int = Field(MAX_PAYLOAD, ge=1024)
+        """Bytes a message may have; a longer one is set aside unread (the default's reason: :data:`MAX_PAYLOAD`)."""
 
     def __init__(self, device: str, settings: ZebraIotcReader.Settings, *, clock: Clock = utcnow) -> None:
         self.device = device
@@ -198,7 +218,7 @@ class ZebraIotcReader:
     @classmethod
     def parser(cls, device: str, settings: ZebraIotcReader.Settings) -> ZebraIotcParser:
         """The pure parser of ZIOTC payloads."""
-        return ZebraIotcParser(device)
+        return ZebraIotcParser(device, max_payload=settings.max_payload)
 
     def topics(self) -> list[str]:
         """The topics this driver subscribes to."""

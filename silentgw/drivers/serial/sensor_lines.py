@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import math
 import re
+import reprlib
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -73,6 +74,9 @@ _UNITS = {"c": "°C", "degc": "°C", "celsius": "°C", "°c": "°C", "f": "°F",
 """Spellings of a unit in a line, to the one we report."""
 _NUMBER_WITH_UNIT = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%°]+)")
 _PAIR_SEPARATORS = re.compile(r"[\s,;]+")
+MAX_QUANTITY = 64
+MAX_UNIT = 32
+"""The longest quantity and unit a line may name: what the sensor tables hold."""
 
 
 class LineError(ValueError):
@@ -107,7 +111,7 @@ def _key_value_pairs(line: str) -> list[tuple[str, Any]]:
             continue
         key, sep, value = token.partition("=")
         if not sep or not key or not value:
-            raise LineError(f"{token!r} is not key=value")
+            raise LineError(f"{shown(token)} is not key=value")
         pairs.append((key, value))
     return pairs
 
@@ -115,8 +119,10 @@ def _key_value_pairs(line: str) -> list[tuple[str, Any]]:
 def _json_pairs(line: str) -> tuple[list[tuple[str, Any]], str | None]:
     try:
         data = json.loads(line)
-    except ValueError as exc:
+    except ValueError as exc:  # bad JSON, or an integer of more digits than int() converts
         raise LineError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise LineError("not JSON: nested too deep") from None
     if not isinstance(data, dict):
         raise LineError("not a JSON object")
     unit = data.pop("unit", None)
@@ -128,19 +134,32 @@ def _reading(key: str, raw: Any, mapping: KeyMapping | None, line_unit: str | No
     if value is None:
         return None  # an unmapped key whose value is no number: an id or a timestamp, not a reading
     if mapping is None:
-        return key, value, _unit(unit or line_unit or "")
-    return mapping.quantity, value * mapping.scale, _unit(unit or line_unit or mapping.unit)
+        if not key:
+            raise LineError("a value without a key")
+        return _name(key, "key"), value, _name(_unit(unit or line_unit or ""), "unit", MAX_UNIT)
+    scaled = _finite(key, value * mapping.scale)
+    return mapping.quantity, scaled, _name(_unit(unit or line_unit or mapping.unit), "unit", MAX_UNIT)
+
+
+def _name(text: str, what: str, most: int = MAX_QUANTITY) -> str:
+    """A quantity or unit taken from the line, if it is one: printable and short (what the sensor tables hold)."""
+    if len(text) > most or not text.isprintable():
+        raise LineError(f"{what} {shown(text)} is not printable text of up to {most} characters")
+    return text
 
 
 def _value(key: str, raw: Any, mapping: KeyMapping | None) -> tuple[float | None, str | None]:
     if isinstance(raw, bool):
         return float(raw), None
     if isinstance(raw, int | float):
-        return _finite(key, float(raw)), None
+        try:
+            return _finite(key, float(raw)), None
+        except OverflowError:  # an integer past a float's range
+            raise LineError(f"{shown(key)}: {shown(raw)} is not a finite number") from None
     if not isinstance(raw, str):
         if mapping is None:
             return None, None
-        raise LineError(f"{key}: {raw!r} is not a number")
+        raise LineError(f"{shown(key)}: {shown(raw)} is not a number")
     text = raw.strip()
     word = text.lower()
     if mapping is not None and word in mapping.states:
@@ -158,13 +177,20 @@ def _value(key: str, raw: Any, mapping: KeyMapping | None) -> tuple[float | None
         return _finite(key, float(match[1])), match[2]
     if mapping is None:
         return None, None
-    raise LineError(f"{key}: {raw!r} is not a number")
+    raise LineError(f"{shown(key)}: {shown(raw)} is not a number")
 
 
 def _finite(key: str, value: float) -> float:
     if not math.isfinite(value):
-        raise LineError(f"{key}: {value} is not a finite number")
+        raise LineError(f"{shown(key)}: {value} is not a finite number")
     return value
+
+
+def shown(value: object) -> str:
+    """``value`` as a reason quotes it: briefly, however long or deep it is."""
+    if type(value) is int and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return reprlib.repr(value)
 
 
 def _unit(unit: str) -> str:

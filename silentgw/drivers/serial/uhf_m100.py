@@ -247,6 +247,8 @@ class M100Parser(FrameParser):
         """A tag read for a notice, a reject for a module error, nothing for answers to our commands."""
         notice = decode_frame(frame)
         if isinstance(notice, TagNotice):
+            if not notice.epc:  # a tag whose PC says no EPC words: nothing to know it by
+                return [Rejected(self.device, frame, f"tag notice without an EPC (PC 0x{notice.pc:04X})", now)]
             return [TagRead(notice.epc.hex().upper(), self.device, self.antenna, float(notice.rssi), now)]
         if isinstance(notice, ErrorNotice) and notice.code != INVENTORY_FAIL:
             # 0x15 is every empty polling round, many a second with no tag in the field: not a fault

@@ -366,3 +366,28 @@ def test_only_portal_antennas_have_a_role(tmp_path: Path) -> None:
     assert text != SMALL
     with pytest.raises(ConfigError, match=r"devices\.0\.antennas\.0\.role: only portal zones"):
         load_settings(write(tmp_path, text), {})
+
+
+@pytest.mark.parametrize(
+    ("content", "environ", "message"),
+    [
+        # each raised out of load_settings as something other than ConfigError (found by tests/fuzz)
+        (b"\x80 = 1\n", {}, "not UTF-8"),  # UnicodeDecodeError
+        (b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n", {}, "nested too deep"),  # RecursionError in tomllib
+        (None, {"SILENTGW_ZONES": "[" * 3000 + "]" * 3000}, "nested too deep"),  # RecursionError in the JSON
+    ],
+)
+def test_unreadable_settings_are_a_config_error(
+    tmp_path: Path, content: bytes | None, environ: dict[str, str], message: str
+) -> None:
+    path = None
+    if content is not None:
+        path = tmp_path / "silentgw.toml"
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path, environ)
+
+
+def test_a_config_path_that_is_a_folder_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_settings(tmp_path, {})

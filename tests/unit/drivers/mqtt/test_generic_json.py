@@ -67,12 +67,12 @@ def test_a_sensor_with_a_fixed_quantity_and_unit() -> None:
         (b'{"epc":"zz","antenna":1}', {}, "EPC is not hex"),
         (b'{"epc":"AA","antenna":1.5}', {}, "antenna is not an integer"),
         (b'{"epc":"AA","rssi":"strong"}', {}, "rssi is not a number"),
-        (b'{"epc":"AA","time":"noon"}', {}, "Invalid isoformat"),
+        (b'{"epc":"AA","time":"noon"}', {}, "not an ISO 8601 time"),
         (b'{"epc":"AA","time":"x"}', {"time_format": "epoch_ms"}, "time is not a number"),
         (b'{"epc":"AA","time":1e300}', {"time_format": "epoch_s"}, "out of range"),
         (b'{"other":[]}', {"items": "reads"}, "no reads in the payload"),
         (b'{"value":1}', {"kind": "sensor"}, "no quantity in the reading"),
-        (b'{"value":1,"quantity":"t","unit":3}', {"kind": "sensor"}, "must be strings"),
+        (b'{"value":1,"quantity":"t","unit":3}', {"kind": "sensor"}, "unit is not a printable string"),
     ],
 )
 def test_what_does_not_fit_the_mapping_is_rejected_with_why(

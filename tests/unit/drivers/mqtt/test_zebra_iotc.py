@@ -103,7 +103,7 @@ def test_control_responses_say_how_the_command_went(response: bytes, detail: str
         (b'{"data":{"idHex":"e200","antenna":"1"},"type":"SIMPLE"}', "antenna is not an integer"),
         (b'{"data":{"idHex":"e200","antenna":1,"peakRssi":"loud"}}', "peakRssi is not a number"),
         (b'{"data":{"idHex":"e200","antenna":1,"reads":0}}', "reads is not a positive integer"),
-        (b'{"data":{"idHex":"e200","antenna":1},"timestamp":"yesterday"}', "Invalid isoformat"),
+        (b'{"data":{"idHex":"e200","antenna":1},"timestamp":"yesterday"}', "not an ISO 8601 time"),
         (b'{"type":"gpi","timestamp":"2021-04-12T20:21:00.000+0000","data":{"pin":1}}', "unsupported event type"),
         (b'{"hello":"world"}', "neither a tag event"),
     ],

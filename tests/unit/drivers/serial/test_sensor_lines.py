@@ -67,12 +67,12 @@ def test_json_lines(line: str, expected: list[tuple[str, float, str]]) -> None:
     [
         ("hello world", "key=value", "'hello' is not key=value"),
         ("temp=", "key=value", "not key=value"),
-        ("temp=warm", "key=value", "temp: 'warm' is not a number"),
+        ("temp=warm", "key=value", "'temp': 'warm' is not a number"),
         ("temp=nan", "key=value", "not a finite number"),
         ("label=kitchen", "key=value", "no readings"),
         ("{temp: 4}", "json", "not JSON"),
         ("[4.2]", "json", "not a JSON object"),
-        ('{"temp": null}', "json", "temp: None is not a number"),
+        ('{"temp": null}', "json", "'temp': None is not a number"),
         ('{"temp": 1e999}', "json", "not a finite number"),
         ("{}", "json", "no readings"),
     ],
@@ -158,3 +158,29 @@ def test_every_line_in_any_chunking_is_read(values: list[float], cuts: list[int]
     bounds = [0, *sorted(c for c in cuts if c <= len(stream)), len(stream)]
     out = [o for a, b in itertools.pairwise(bounds) for o in parser.feed(stream[a:b], T0)]
     assert [o.value for o in out if isinstance(o, SensorReading)] == values
+
+
+@pytest.mark.parametrize(
+    ("line", "form", "reason"),
+    [
+        # a 400-digit integer: float() raised OverflowError out of feed
+        ('{"temp": ' + "9" * 400 + "}", "json", "integer of 1329 bits is not a finite number"),
+        # arrays nested past the interpreter's recursion limit: RecursionError out of feed
+        ('{"temp": ' + "[" * 5000 + "]" * 5000 + "}", "json", "nested too deep"),
+        # a scale that takes a reading past a float: inf went on to the core
+        ("co2=1e300", "key=value", "inf is not a finite number"),
+        # names a sensor table cannot hold: a control character, 80 characters, nothing at all
+        ('{"\\f": 1}', "json", "is not printable text"),
+        ("k" * 80 + "=1", "key=value", "is not printable text of up to 64"),
+        ('{"": 1}', "json", "a value without a key"),
+    ],
+)
+def test_values_and_names_the_core_cannot_hold_are_rejected(line: str, form: str, reason: str) -> None:
+    keys = {**DEFAULT_KEYS, "co2": KeyMapping(quantity="co2", unit="ppm", scale=1e10)}
+    parser = SensorLinesParser("th-1", format=form, keys=keys, max_line=65536)  # type: ignore[arg-type]
+    [rejected] = parser.feed(line.encode() + b"\n", T0)
+    assert isinstance(rejected, Rejected)
+    assert reason in rejected.reason
+    assert len(rejected.reason) < 200
+    good = b'{"temp": 4.5}\n' if form == "json" else b"temp=4.5\n"
+    assert parser.feed(good, T0) == [SensorReading("th-1", "temperature", 4.5, "°C", T0)]

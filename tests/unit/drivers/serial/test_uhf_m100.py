@@ -196,7 +196,7 @@ def test_settings_refuse_power_above_the_maximum_and_unknown_keys() -> None:
         UhfM100Reader.Settings.model_validate({"url": "loop://", "baud": 9600})
 
 
-epcs = st.binary(min_size=0, max_size=31).filter(lambda b: len(b) % 2 == 0).map(lambda b: b.hex().upper())
+epcs = st.binary(min_size=2, max_size=31).filter(lambda b: len(b) % 2 == 0).map(lambda b: b.hex().upper())
 noise = st.binary(max_size=40).map(lambda b: b.replace(b"\xbb", b""))
 
 
@@ -222,3 +222,11 @@ def test_valid_frames_in_garbage_are_all_found(parts: list[tuple[bytes, str, int
     reads = [o for o in out if isinstance(o, TagRead)]
     assert reads == [TagRead(epc, "uhf-1", 1, float(rssi), T0) for _, epc, rssi in parts]
     assert b"".join(o.raw for o in out if isinstance(o, Rejected)) == b"".join(junk for junk, _, _ in parts)
+
+
+def test_a_tag_notice_without_epc_words_is_rejected() -> None:
+    """PC 0x0000 says no EPC: a read with an empty EPC went on to the core, which keys items by it."""
+    frame = encode_frame(0x02, 0x22, bytes([0xC9, 0x00, 0x00]) + crc16(b"\x00\x00").to_bytes(2, "big"))
+    [rejected] = M100Parser("uhf-1").feed(frame, T0)
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason == "tag notice without an EPC (PC 0x0000)"
