@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest services bench clean
+.PHONY: demo test lint typecheck pytest services bench soak clean
 
 $(BIN)/python:
 	scripts/ensure-venv.sh $(PYTHON) $(VENV)
@@ -39,6 +39,11 @@ bench: $(STAMP) services
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/api.py
+
+# An hour: `make soak MINUTES=60`.
+MINUTES ?= 10
+soak: $(STAMP) services
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

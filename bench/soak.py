@@ -71,6 +71,10 @@ def settings(directory: Path, *, api: int, broker: int) -> Path:
                           for a in range(1, AISLES + 1))  # fmt: skip
     zones = "\n".join(f'[[zones]]\nid = "shelf-{a}"\nname = "Shelf {a}"\nkind = "shelf"\nlocation = "aisle-{a}"\n'
                       for a in range(1, AISLES + 1))  # fmt: skip
+    driver = (
+        f'kind = "zebra-iotc", port = {broker}, data_topic = "{TOPIC}", client_id = "silentgw-soak", '
+        "clean_start = false, session_expiry = 3600, qos = 1"
+    )
     antennas = ", ".join(f'{{ port = {a}, zone = "shelf-{a}" }}' for a in range(1, AISLES + 1))
     config = directory / "silentgw.toml"
     config.write_text(f"""
@@ -99,15 +103,15 @@ kind = "site"
 id = "reader-soak"
 kind = "reader"
 location = "store"
-driver = {{ kind = "zebra-iotc", port = {broker}, data_topic = "{TOPIC}", client_id = "silentgw-soak",
-           clean_start = false, session_expiry = 3600, qos = 1 }}
+driver = {{ {driver} }}
 antennas = [{antennas}]
 """)
     return config
 
 
 def publish(port: int, rate: int, seconds: float, tags: int) -> None:
-    """The publisher process: ``rate`` reads a second for ``seconds``, fifty a message; prints how many it sent."""
+    """The publisher process: ``rate`` reads a second for ``seconds``, fifty a message; prints how many it sent, the
+    wall-clock time it started and the seconds it took."""
     population = shelf_tags(tags)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="zebra-soak", clean_session=False,
                          protocol=MQTTProtocolVersion.MQTTv311)  # fmt: skip
@@ -116,7 +120,7 @@ def publish(port: int, rate: int, seconds: float, tags: int) -> None:
     client.loop_start()
     per_tick = max(1, rate // 10 // BATCH)  # messages every 0.1 s
     sent = number = cursor = 0
-    start = time.monotonic()
+    began, start = time.time(), time.monotonic()
     tick = 0
     while time.monotonic() - start < seconds:
         now = dt.datetime.now(dt.UTC)
@@ -136,7 +140,7 @@ def publish(port: int, rate: int, seconds: float, tags: int) -> None:
         time.sleep(max(0.0, start + tick * 0.1 - time.monotonic()))
     client.disconnect()
     client.loop_stop()
-    print(sent, flush=True)
+    print(sent, began, time.monotonic() - start, flush=True)
 
 
 def rss_kib(pid: int) -> int:
@@ -156,10 +160,13 @@ def run(minutes: float, rate: int, tags: int) -> dict[str, Any]:
     broker_port, api_port = free_port(), free_port()
     (directory / "mosquitto.conf").write_text(f"listener {broker_port} {HOST}\nallow_anonymous true\n"
                                               "max_queued_messages 0\nmax_inflight_messages 0\n")  # fmt: skip
-    broker = subprocess.Popen([MOSQUITTO, "-c", str(directory / "mosquitto.conf")], stderr=subprocess.DEVNULL)
     command = [sys.executable, "-m", "silentgw", "--config", str(settings(directory, api=api_port, broker=broker_port))]
-    key = subprocess.run([*command, "keys", "create", "--role", "admin"], capture_output=True, text=True, check=True,
-                         cwd=directory).stdout.strip().splitlines()[-1]  # fmt: skip
+    made = subprocess.run([*command, "keys", "create", "--role", "admin"], capture_output=True, text=True,
+                          cwd=directory, check=False)  # fmt: skip
+    if made.returncode != 0:
+        sys.exit(f"silentgw keys create failed: {made.stderr}")
+    key = made.stdout.strip().splitlines()[-1]
+    broker = subprocess.Popen([MOSQUITTO, "-c", str(directory / "mosquitto.conf")], stderr=subprocess.DEVNULL)
     log = (directory / "run.log").open("wb")
     gateway = subprocess.Popen([*command, "run"], cwd=directory, stdout=log, stderr=subprocess.STDOUT)
     publisher: subprocess.Popen[str] | None = None
@@ -171,6 +178,8 @@ def run(minutes: float, rate: int, tags: int) -> dict[str, Any]:
                     break
             except httpx.TransportError:
                 pass
+            if gateway.poll() is not None:
+                raise SystemExit(f"silentgw run exited; see {directory / 'run.log'}")
             time.sleep(0.1)
         for product in DEMO_PRODUCTS[:AISLES]:
             body = {"gtin": product.gtin, "sku": product.sku, "name": product.name, "price": str(product.price),
@@ -185,15 +194,16 @@ def run(minutes: float, rate: int, tags: int) -> dict[str, Any]:
         while publisher.poll() is None:
             samples.append((time.monotonic() - start, rss_kib(gateway.pid)))
             time.sleep(max(0.0, start + len(samples) * SAMPLE_EVERY - time.monotonic()))
-        elapsed = time.monotonic() - start
-        offered = int((publisher.stdout.read() if publisher.stdout else "0").strip() or 0)
+        said = (publisher.stdout.read() if publisher.stdout else "").split()
+        assert len(said) == 3, f"the publisher failed (exit status {publisher.returncode})"
+        offered, began, elapsed = int(said[0]), float(said[1]), float(said[2])
         ingested = 0.0
         for _ in range(120):  # until the pipeline has taken what was offered (or stops taking more)
             before, ingested = ingested, counter(api, "silentgw_reads_total")
             if ingested >= offered or (ingested == before and ingested > 0):
                 break
             time.sleep(1)
-        caught_up = time.monotonic() - start
+        caught_up = time.time() - began
         truth = {(p.gtin, f"aisle-{a}"): tags // AISLES + (1 if a - 1 < tags % AISLES else 0)
                  for a, p in enumerate(DEMO_PRODUCTS[:AISLES], start=1)}  # fmt: skip
         levels = {(lv["gtin"], lv["location"]): lv["quantity"]
