@@ -220,9 +220,10 @@ antennas = [{{ port = 1, zone = "checkout-1" }}, {{ port = 2, zone = "exit", rol
         gateway = self.gateway
         truth = self.floor.stock()
         try:
-            eventually(lambda: gateway.stock() == truth, seconds=seconds, what=f"stock {truth}")
+            eventually(lambda: gateway.stock() == truth, seconds=seconds, what="the stock of the truth")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{self._explain()}") from None
+            said = f"the gateway says {gateway.stock()}, the truth is {truth}"
+            raise AssertionError(f"{exc}: {said}\n{self._explain()}") from None
         assert gateway.sales() == self.floor.sales(), "the sales are not the sales made"
         lost = gateway.event_ids("silentgw.item.missing", "silentgw.item.found", "silentgw.alarm.unpaid_exit")
         assert not lost, f"items went missing (or alarmed) for an outage: {self._explain()}"
