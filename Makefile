@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest services bench fuzz clean
+.PHONY: demo test lint typecheck pytest services bench fuzz soak clean
 
 $(BIN)/python:
 	scripts/ensure-venv.sh $(PYTHON) $(VENV)
@@ -45,6 +45,11 @@ bench: $(STAMP) services
 FUZZ_EXAMPLES ?= 100000
 fuzz: $(STAMP)
 	SILENTGW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q
+
+# An hour: `make soak MINUTES=60`.
+MINUTES ?= 10
+soak: $(STAMP) services
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
