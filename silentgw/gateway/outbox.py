@@ -28,11 +28,22 @@ from silentgw.drivers.supervisor import Backoff
 from silentgw.gateway.events import StoredEvent
 from silentgw.gateway.store import outbox
 
-__all__ = ["Dispatcher", "Sink", "SinkError", "SinkHealth"]
+__all__ = ["Dispatcher", "Sink", "SinkError", "SinkHealth", "in_thread"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+async def in_thread(call: Callable[[], T]) -> T:
+    """``call()`` in a worker thread. Cancelled, it waits for the thread to end before it raises: a thread cannot be
+    stopped, and what it writes after its caller was stopped (a cursor moved on past a rewind) must not come later."""
+    work = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.gather(work, return_exceptions=True)
+        raise
 
 
 class SinkError(Exception):
@@ -134,6 +145,13 @@ class Dispatcher:
         if pump is not None:
             pump.cancel()
         self._wake.pop(name, None)
+
+    async def stop(self, name: str) -> None:
+        """:meth:`remove`, then wait until the sink's pump has ended, with what it was writing (:func:`in_thread`)."""
+        pump = self._pumps.get(name)
+        self.remove(name)
+        if pump is not None:
+            await asyncio.gather(pump, return_exceptions=True)
 
     async def rewind(self, name: str, seq: int) -> None:
         """Deliver to sink ``name`` again from after ``seq`` (a replay); its pump restarts there.
@@ -250,7 +268,7 @@ class Dispatcher:
         """``call`` in a worker thread, retried with backoff while the database is away."""
         while True:
             try:
-                return await asyncio.to_thread(call)
+                return await in_thread(call)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
