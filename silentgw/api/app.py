@@ -18,6 +18,7 @@ from silentgw import __version__
 from silentgw.api import problems, ui
 from silentgw.api.admission import Admission, admitted_at_once
 from silentgw.api.auth import KeyCache, authorize, document
+from silentgw.api.intake import Intake
 from silentgw.api.routes import (
     counts,
     deadletters,
@@ -111,6 +112,8 @@ def create_app(
     app.state.webhooks = webhooks  # the running sinks', when the gateway runs here
     problems.install(app)
     app.add_middleware(Admission, limit=lambda: admitted_at_once(app.state.engine))
+    # outermost (added last): a request refused for its key or its size waits for no admission
+    app.add_middleware(Intake, limit=settings.api.max_body_bytes, guarded=(f"{API_PREFIX}/", epcis.router.prefix))
     app.include_router(health.router)
     app.include_router(metrics.router)  # /metrics for Prometheus, at the root and without a key like /healthz
     guarded = [Depends(authorize)]
@@ -153,6 +156,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
+            if "requestBody" in operation:  # api/intake.py's bound
+                operation["responses"]["413"] = {"description": problems.TOO_LARGE}
             for status, response in operation.get("responses", {}).items():
                 if status.startswith(("4", "5")):
                     response["content"] = {problems.MEDIA_TYPE: {"schema": problem_ref}}

@@ -27,10 +27,11 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from silentgw.api.problems import CHALLENGE
 from silentgw.gateway.store import keys
 from silentgw.gateway.store.models import Role
 
-__all__ = ["EVERYONE", "REMEMBER", "KeyCache", "allow", "authorize", "roles_of"]
+__all__ = ["EVERYONE", "REMEMBER", "KeyCache", "allow", "authorize", "refusal", "roles_of"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,6 +95,27 @@ class KeyCache:
         self._known.clear()
 
 
+NO_KEY = "An API key is needed (Authorization: Bearer <key>, or X-API-Key)"
+BAD_KEY = "This API key is not valid (unknown or revoked)"
+
+
+async def _role(request: Request, key: str) -> Role | None:
+    cache: KeyCache = request.app.state.keys
+    # Called on the event loop (an `async def` dependency, a middleware); only a key not remembered costs a thread.
+    return cache.remembered(key) or await run_in_threadpool(cache.role, key)
+
+
+async def refusal(request: Request) -> str | None:
+    """Why the request's key is refused (none; unknown or revoked), or None for a valid key, whatever its role: the
+    check made before a request's body is read (``api/intake.py``)."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    key = credentials.strip() if scheme.lower() == "bearer" else ""
+    key = key or request.headers.get("x-api-key", "")
+    if not key:
+        return NO_KEY
+    return BAD_KEY if await _role(request, key) is None else None
+
+
 async def authorize(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -101,14 +123,11 @@ async def authorize(
 ) -> Role:
     """The role of the request's key; 401 without a valid key, 403 when the route does not allow that role."""
     key = bearer.credentials if bearer is not None else header
-    challenge = {"WWW-Authenticate": 'Bearer realm="silentgw"'}
     if not key:
-        raise HTTPException(401, "An API key is needed (Authorization: Bearer <key>, or X-API-Key)", challenge)
-    cache: KeyCache = request.app.state.keys
-    # A dependency declared with `async def` runs on the event loop; only a key not remembered costs a thread.
-    role = cache.remembered(key) or await run_in_threadpool(cache.role, key)
+        raise HTTPException(401, NO_KEY, CHALLENGE)
+    role = await _role(request, key)
     if role is None:
-        raise HTTPException(401, "This API key is not valid (unknown or revoked)", challenge)
+        raise HTTPException(401, BAD_KEY, CHALLENGE)
     route = request.scope.get("route")
     allowed = roles_of(route) if isinstance(route, APIRoute) else frozenset({Role.ADMIN})
     if role not in allowed:

@@ -26,7 +26,19 @@ from silentgw.gateway.deadletters import AlreadyResolved, NotReplayable, StillFa
 from silentgw.gateway.identity.errors import EpcError, MalformedEpc
 from silentgw.gateway.store.database import StoreUnavailable
 
-__all__ = ["AUTH_RESPONSES", "PROBLEM_RESPONSES", "FieldError", "Problem", "epc_problem", "install", "problem"]
+__all__ = [
+    "AUTH_RESPONSES",
+    "CHALLENGE",
+    "PROBLEM_RESPONSES",
+    "TOO_LARGE",
+    "FieldError",
+    "Problem",
+    "epc_problem",
+    "install",
+    "problem",
+    "too_large",
+    "unauthorized",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +73,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem_response("The request is not valid; `errors` names each field at fault"),
 }
 """The problem responses every resource route can give, for the OpenAPI document."""
+
+TOO_LARGE = "The request body is larger than the API takes (the setting `api.max_body_bytes`)"
+"""The description of the 413 problem every operation that takes a request body can give (OpenAPI)."""
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem_response("No API key, or one that is unknown or revoked"),
@@ -124,6 +139,25 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     response = problem(request, status=exc.status_code, title=title, detail=detail)
     if exc.headers:
         response.headers.update(exc.headers)
+    return response
+
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="silentgw"'}
+"""The header of every 401: how to authenticate."""
+
+
+def unauthorized(request: Request, detail: str) -> JSONResponse:
+    """The 401 problem for a request without a valid key (before its body is read: the connection is closed)."""
+    response = problem(request, status=401, title=HTTPStatus.UNAUTHORIZED.phrase, detail=detail)
+    response.headers.update({**CHALLENGE, "Connection": "close"})
+    return response
+
+
+def too_large(request: Request, limit: int) -> JSONResponse:
+    """The 413 problem for a request body past ``limit`` bytes; the connection is closed rather than read to its end."""
+    detail = f"a request body may hold at most {limit} bytes (the setting api.max_body_bytes)"
+    response = problem(request, status=413, title="Content too large", slug="too-large", detail=detail)
+    response.headers["Connection"] = "close"
     return response
 
 

@@ -1,16 +1,44 @@
-"""Shared request and response shapes: pages, slugs, and the GS1 numbers people type."""
+"""Shared request and response shapes: pages, slugs, the GS1 numbers people type, and the bounds a number or a time
+must keep to fit the column it is stored in or compared with."""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from silentgw.gateway.identity import gs1
 
-__all__ = ["Gtin", "Out", "PageOut", "Slug"]
+__all__ = ["INT32_MAX", "INT64_MAX", "AwareInstant", "Gtin", "Instant", "Out", "PageOut", "Price", "Seq", "Slug"]
 
 T = TypeVar("T")
+
+INT32_MAX = 2**31 - 1
+"""The largest value of an ``Integer`` column (32-bit signed on PostgreSQL)."""
+INT64_MAX = 2**63 - 1
+"""The largest value of a ``BigInteger`` column, and of any integer SQLite takes."""
+
+Seq = Annotated[int, Field(ge=0, le=INT64_MAX, description="An event's sequence number (its SSE id).")]
+Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, examples=["19.99"])]
+"""A price as the catalog stores it (``Numeric(12, 2)``)."""
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # A time at the ends of the calendar in an offset may not exist in UTC, which is how every time is stored.
+    if value.tzinfo is None:
+        return value  # the route decides (most refuse a time without a zone)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("a time that is within the years 1 to 9999 in UTC") from None
+
+
+Instant = Annotated[dt.datetime, AfterValidator(_utc)]
+"""A time, in UTC if it has a zone."""
+AwareInstant = Annotated[AwareDatetime, AfterValidator(_utc)]
+"""A time with a zone, in UTC."""
 
 Slug = Annotated[
     str,

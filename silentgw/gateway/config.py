@@ -190,10 +190,12 @@ class DeviceSettings(_Section):
 
 
 class ApiSettings(_Section):
-    """Where the HTTP API listens."""
+    """Where the HTTP API listens, and how large a request body it takes."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    """The largest request body taken (a larger one is answered 413); no route needs more than a few kilobytes."""
 
 
 class MqttSettings(BrokerSettings):

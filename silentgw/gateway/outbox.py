@@ -37,11 +37,22 @@ from silentgw.gateway.store import deadletters, outbox
 from silentgw.gateway.store.database import StoreUnavailable
 from silentgw.gateway.store.models import DeadLetterState
 
-__all__ = ["Dispatcher", "NotReplayable", "Sink", "SinkError", "SinkHealth"]
+__all__ = ["Dispatcher", "NotReplayable", "Sink", "SinkError", "SinkHealth", "in_thread"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+async def in_thread(call: Callable[[], T]) -> T:
+    """``call()`` in a worker thread. Cancelled, it waits for the thread to end before it raises: a thread cannot be
+    stopped, and what it writes after its caller was stopped (a cursor moved on past a rewind) must not come later."""
+    work = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.gather(work, return_exceptions=True)
+        raise
 
 
 class SinkError(Exception):
@@ -155,6 +166,13 @@ class Dispatcher:
         if pump is not None:
             pump.cancel()
         self._wake.pop(name, None)
+
+    async def stop(self, name: str) -> None:
+        """:meth:`remove`, then wait until the sink's pump has ended, with what it was writing (:func:`in_thread`)."""
+        pump = self._pumps.get(name)
+        self.remove(name)
+        if pump is not None:
+            await asyncio.gather(pump, return_exceptions=True)
 
     async def rewind(self, name: str, seq: int) -> None:
         """Deliver to sink ``name`` again from after ``seq`` (a replay); its pump restarts there.
@@ -351,7 +369,7 @@ class Dispatcher:
         """``call`` in a worker thread, retried with backoff while the database is away."""
         while True:
             try:
-                return await asyncio.to_thread(call)
+                return await in_thread(call)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

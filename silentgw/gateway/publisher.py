@@ -202,24 +202,38 @@ class MqttSink:
         logger.info("publishing events to %s:%d as silentgw/%s/events/...", s.host, s.port, self.site)
         return client, acks
 
-    def _drop(self, reason: str) -> None:
-        """Throw the client away (and what paho still held for it); the next batch connects afresh."""
+    def _drop(self, reason: str) -> threading.Thread | None:
+        """Throw the client away (and what paho still held for it); the next batch connects afresh.
+
+        paho's network thread is ended on a thread of its own, the one returned: with a broker that stopped reading
+        (its host gone without a word), the goodbye waits behind what paho still has to write, and the thread ends
+        only when the keep-alive runs out, tens of seconds during which the event loop must go on.
+        """
         client, self._client = self._client, None
         if self._acks is not None:
             self._acks.fail(reason)
         self._acks = None
-        if client is not None:
-            client.on_disconnect = None
-            client.disconnect()  # no will: a clean goodbye. A dead connection just closes.
-            client.loop_stop()
+        if client is None:
+            return None
+        client.on_disconnect = None
+        ending = threading.Thread(target=_end, args=(client,), name=f"mqtt sink {self.site}: end", daemon=True)
+        ending.start()
+        return ending
 
     async def close(self) -> None:
-        """Say offline (retained) and disconnect."""
+        """Say offline (retained) and disconnect (waiting at most ``ack_timeout`` for paho's thread to end)."""
         client = self._client
         if client is not None and client.is_connected():
             info = client.publish(self.status_topic, orjson.dumps({"state": "offline"}), qos=1, retain=True)
             await asyncio.to_thread(info.wait_for_publish, 2.0)
-        await asyncio.to_thread(self._drop, "closing")
+        ending = self._drop("closing")
+        if ending is not None:
+            await asyncio.to_thread(ending.join, self.ack_timeout)
+
+
+def _end(client: paho.Client) -> None:
+    client.disconnect()  # no will: a clean goodbye. A dead connection just closes.
+    client.loop_stop()
 
 
 def _state(event: StoredEvent) -> bytes:

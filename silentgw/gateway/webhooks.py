@@ -60,7 +60,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from silentgw import __version__
 from silentgw.gateway.events import StoredEvent, cloudevent, matches
-from silentgw.gateway.outbox import Dispatcher, SinkError
+from silentgw.gateway.outbox import Dispatcher, SinkError, in_thread
 from silentgw.gateway.store import webhooks as store
 from silentgw.gateway.store.database import StoreUnavailable
 from silentgw.gateway.store.models import WebhookState, utcnow
@@ -247,7 +247,7 @@ class WebhookSink:
             return store.failed(conn, self.subscription.id, failures=failures, error=reason, at=now, next_at=next_at,
                                 parked=park)  # fmt: skip
 
-        exists = await asyncio.to_thread(_transaction, self.engine, record)
+        exists = await in_thread(lambda: _transaction(self.engine, record))
         self.failures, self.next_attempt = failures, next_at
         if exists and not park:
             raise exc
@@ -269,7 +269,7 @@ class WebhookSink:
             return store.succeeded(conn, self.subscription.id, at=utcnow())
 
         try:
-            await asyncio.to_thread(_transaction, self.engine, record)
+            await in_thread(lambda: _transaction(self.engine, record))
         except (StoreUnavailable, SQLAlchemyError) as exc:
             # Delivered all the same: failing now would send the events again. The next success writes it.
             self._unrecorded = True
@@ -368,7 +368,7 @@ class WebhookManager:
 
     async def delete(self, subscription_id: str) -> bool:
         """Stop delivering to a subscription and remove it; whether there was one."""
-        stopped = self._stop(subscription_id)
+        stopped = await self._stop_and_wait(subscription_id)
         try:
             return await self._db(lambda conn: store.delete_subscription(conn, subscription_id))
         except BaseException:
@@ -388,9 +388,10 @@ class WebhookManager:
     ) -> tuple[Subscription, int] | None:
         """Deliver again every event after ``after_seq`` (or from ``since``) and resume; the subscription and the
         point it goes on from, or None if there is none."""
-        # The sink stops first, then the cursor is set back in the transaction that works out the point (as
-        # Dispatcher.rewind would, but rewind writes while the pump runs, and a delivery ending then moves it on again).
-        stopped = self._stop(subscription_id)
+        # The sink stops, and its pump ends (with the cursor or the failure it was writing), before the subscription
+        # is resumed and its cursor set back in the transaction that works out the point; else a delivery ending
+        # then would move the cursor on again, or park the subscription just resumed.
+        stopped = await self._stop_and_wait(subscription_id)
         try:
             found = await self._db(lambda conn: store.replay(conn, subscription_id, after_seq=after_seq, since=since))
         except BaseException:
@@ -419,6 +420,12 @@ class WebhookManager:
         sink = self.sinks.pop(subscription_id, None)
         if sink is not None and self.dispatcher is not None:
             self.dispatcher.remove(sink.name)
+        return sink
+
+    async def _stop_and_wait(self, subscription_id: str) -> WebhookSink | None:
+        sink = self.sinks.pop(subscription_id, None)
+        if sink is not None and self.dispatcher is not None:
+            await self.dispatcher.stop(sink.name)
         return sink
 
     def _stopped(self, sink: WebhookSink) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 from schemathesis.core.result import Ok
@@ -141,3 +143,25 @@ def test_the_fuzzing_finds_a_server_error_and_an_undocumented_answer() -> None:
     assert operations == 2
     assert any(f.startswith("GET /fails") and "broken for" in f for f in failures)  # raised through, or a 500
     assert any(f.startswith("GET /lies") for f in failures)
+
+
+def test_every_operation_taking_a_body_documents_and_gives_the_413(api: tuple[FastAPI, dict[str, str]]) -> None:
+    app, headers = api
+    limit = Settings().api.max_body_bytes
+    too_large = b"[" + b" " * limit + b"]"
+    document = app.openapi()
+    taking = [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    ]
+    assert len(taking) > 15  # every create, update, command and replay
+    with TestClient(app, headers=headers) as client:
+        for method, path, operation in taking:
+            documented = operation["responses"]["413"]["content"]["application/problem+json"]["schema"]
+            assert documented == {"$ref": "#/components/schemas/Problem"}, path
+            url = re.sub(r"\{[^}]+\}", "x", path)
+            answer = client.request(method, url, content=too_large, headers={"content-type": "application/json"})
+            assert answer.status_code == 413, (method, path, answer.text)
+            assert answer.json()["type"] == "urn:silentgw:problem:too-large"

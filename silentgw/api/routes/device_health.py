@@ -4,7 +4,6 @@ and commands sent to devices (a shelf display's text, a lock, a reader's start, 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from silentgw.api.auth import allow
 from silentgw.api.problems import problem
+from silentgw.api.schemas import Price
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable
 from silentgw.drivers.commands import Command, DisplayText, Lock, SetPower, StartReading, StopReading, Unlock
 from silentgw.gateway.app import Gateway
@@ -83,7 +83,7 @@ class CommandIn(BaseModel):
 
     command: Literal["display", "lock", "unlock", "start", "stop", "power"]
     text: Annotated[str, StringConstraints(max_length=200)] | None = None
-    price: Decimal | None = Field(default=None, ge=0)
+    price: Price | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     seconds: float | None = Field(default=None, gt=0, le=3600, description="unlock: for how long")
     dbm: float | None = Field(default=None, ge=0, le=33, description="power: the reader's transmit power")

@@ -10,18 +10,18 @@ seconds keeps proxies from closing an idle stream.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Engine, or_
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep, SettingsDep
-from silentgw.api.schemas import PageOut
+from silentgw.api.schemas import INT64_MAX, Instant, PageOut, Seq
 from silentgw.gateway.catalog import InvalidValue
 from silentgw.gateway.config import Settings
 from silentgw.gateway.events import StoredEvent, cloudevent, matches
@@ -69,8 +69,8 @@ def list_events(
     limit: LimitDep = 100,
     types: TypeFilter = None,
     subject: Annotated[str | None, Query(max_length=200, description="Exactly this subject.")] = None,
-    since: Annotated[dt.datetime | None, Query(description="Events at or after this time.")] = None,
-    until: Annotated[dt.datetime | None, Query(description="Events before this time.")] = None,
+    since: Annotated[Instant | None, Query(description="Events at or after this time.")] = None,
+    until: Annotated[Instant | None, Query(description="Events before this time.")] = None,
 ) -> PageOut[EventOut]:
     """Stored events in the order they were committed, oldest first."""
     c = Event.__table__.c
@@ -109,7 +109,7 @@ async def stream(
     request: Request,
     settings: SettingsDep,
     types: TypeFilter = None,
-    since_seq: Annotated[int | None, Query(ge=0, description="Start after this event (its SSE id).")] = None,
+    since_seq: Annotated[Seq | None, Query(description="Start after this event (its SSE id).")] = None,
     last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> StreamingResponse:
     """Every new event (of ``type``) as it is committed; ``Last-Event-ID`` or ``since_seq`` resumes after one."""
@@ -129,11 +129,7 @@ async def live(
     browser's ``EventSource.onmessage`` hears every type (the staff page's feed)."""
     engine: Engine = request.app.state.engine
     dispatcher: Dispatcher | None = request.app.state.dispatcher
-    after: int | None = since_seq
-    if last_event_id is not None:
-        if not last_event_id.isdigit():
-            raise InvalidValue("Last-Event-ID is the id of an event of this stream (a number)", field="Last-Event-ID")
-        after = int(last_event_id)
+    after = since_seq if last_event_id is None else _resume_point(last_event_id)
     if after is None:
         after = await asyncio.to_thread(_latest, engine)
     return StreamingResponse(
@@ -141,6 +137,17 @@ async def live(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def _resume_point(last_event_id: str) -> int:
+    """The sequence number a ``Last-Event-ID`` names; a 422 naming the header for anything else (a number past
+    the column's range included: the stream would die on it, after its answer had begun)."""
+    digits = len(last_event_id) <= len(str(INT64_MAX)) and last_event_id.isascii() and last_event_id.isdigit()
+    if digits and int(last_event_id) <= INT64_MAX:
+        return int(last_event_id)
+    message = f"the id of an event of this stream: a whole number from 0 to {INT64_MAX}"
+    raise RequestValidationError([{"type": "value_error", "loc": ("header", "Last-Event-ID"), "msg": message,
+                                   "input": last_event_id[:40]}])  # fmt: skip
 
 
 def _latest(engine: Engine) -> int:

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/members", tags=["members"])
 Number = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"), Field(examples=["M-000123"])]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{3,32}$")]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{3,32}$", max_length=32)]
 
 
 class CardIn(BaseModel):

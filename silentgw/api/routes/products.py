@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
-from silentgw.api.schemas import Gtin, Out, PageOut
+from silentgw.api.schemas import Gtin, Out, PageOut, Price
 from silentgw.gateway import events
 from silentgw.gateway.store import outbox
 from silentgw.gateway.store.models import Product
@@ -19,7 +19,6 @@ router = APIRouter(prefix="/products", tags=["products"])
 
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, examples=["19.99"])]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(description="ISO 4217", examples=["EUR"])]
 CompanyPrefix = Annotated[str, StringConstraints(pattern=r"^[0-9]{6,12}$"), Field(examples=["0614141"])]
 GtinPath = Annotated[str, Path(pattern=r"^[0-9]{8,14}$", description="The GTIN (8 to 14 digits)")]

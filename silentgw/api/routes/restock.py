@@ -20,14 +20,23 @@ from silentgw.gateway.store.restock import StepRefused, take_step
 router = APIRouter(prefix="/restock", tags=["restock"])
 
 
+MAX_QUANTITY = 1_000_000_000
+"""The largest minimum, maximum and multiple: a request's quantity (at most maximum + multiple - 1) then fits its
+column (``restock_requests.quantity``, 32 bits), so the rules never raise one the database refuses."""
+
+
 class RuleIn(BaseModel):
     """When and how much to reorder."""
 
     model_config = ConfigDict(extra="forbid")
 
-    minimum: int = Field(ge=0, description="A request is raised when the level falls to this or below.")
-    maximum: int = Field(ge=1, description="The level a request brings the stock back to.")
-    multiple: int = Field(1, ge=1, description="Order quantities are rounded up to a multiple of this.")
+    minimum: int = Field(
+        ge=0, le=MAX_QUANTITY, description="A request is raised when the level falls to this or below."
+    )
+    maximum: int = Field(ge=1, le=MAX_QUANTITY, description="The level a request brings the stock back to.")
+    multiple: int = Field(
+        1, ge=1, le=MAX_QUANTITY, description="Order quantities are rounded up to a multiple of this."
+    )
     lead_time_days: int = Field(0, ge=0, le=365)
     auto_approve: bool = False
 
@@ -38,11 +47,16 @@ class RuleIn(BaseModel):
         return self
 
 
-class RuleOut(RuleIn):
-    """A reorder rule."""
+class RuleOut(BaseModel):
+    """A reorder rule (as stored: a rule written before the bounds of :class:`RuleIn` is still shown)."""
 
     gtin: str
     location: str
+    minimum: int
+    maximum: int
+    multiple: int
+    lead_time_days: int
+    auto_approve: bool
 
 
 class RequestOut(BaseModel):

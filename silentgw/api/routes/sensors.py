@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from silentgw.api.deps import SessionDep, SettingsDep
 from silentgw.api.problems import FieldError, problem
+from silentgw.api.schemas import INT32_MAX, AwareInstant
 from silentgw.gateway.store import history
 
 router = APIRouter(prefix="/sensors", tags=["sensors"])
@@ -18,6 +19,7 @@ router = APIRouter(prefix="/sensors", tags=["sensors"])
 MAX_STEPS = 10_000
 """Steps one answer holds at most: a week of minutes fits, a year of minutes asks for a coarser step."""
 DEFAULT_SPAN = dt.timedelta(days=1)
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 class HistoryBucketOut(BaseModel):
@@ -64,11 +66,11 @@ def sensor_history(
     settings: SettingsDep,
     sensor: Annotated[str, Path(min_length=1, max_length=64)],
     quantity: Annotated[str | None, Query(min_length=1, max_length=64, description="Only this quantity")] = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from", description="From (inclusive) [default: a day before "
-                                                 "`to`]; with a UTC offset, e.g. `Z`.")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to", description="To (exclusive) [default: now].")] = None,
-    step: Annotated[int | None, Query(ge=1, description="Seconds per bucket: a multiple of the stored bucket width "
-                                      "[default: that width].")] = None,
+    start: Annotated[AwareInstant | None, Query(alias="from", description="From (inclusive) [default: a day before "
+                                                "`to`]; with a UTC offset, e.g. `Z`.")] = None,
+    end: Annotated[AwareInstant | None, Query(alias="to", description="To (exclusive) [default: now].")] = None,
+    step: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Seconds per bucket: a multiple of the stored "
+                                      "bucket width [default: that width].")] = None,
 ) -> SensorHistoryOut | JSONResponse:  # fmt: skip
     """Count, mean, minimum, maximum and last reading per step, for each quantity (or the one asked for).
 
@@ -78,7 +80,8 @@ def sensor_history(
     width = settings.timeseries.history_bucket_seconds
     step = width if step is None else step
     end = dt.datetime.now(dt.UTC) if end is None else end
-    start = end - DEFAULT_SPAN if start is None else start
+    if start is None:
+        start = end - DEFAULT_SPAN if end - _EARLIEST > DEFAULT_SPAN else _EARLIEST
     if step % width:
         return _invalid(request, "step", f"must be a multiple of the stored bucket width, {width} seconds")
     if start >= end:

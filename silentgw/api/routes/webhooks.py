@@ -12,7 +12,6 @@ from typing import Annotated, Self
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,7 +24,7 @@ from sqlalchemy import Connection
 
 from silentgw.api.auth import allow
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
-from silentgw.api.schemas import PageOut
+from silentgw.api.schemas import AwareInstant, PageOut, Seq
 from silentgw.gateway import webhooks
 from silentgw.gateway.catalog import NotFound
 from silentgw.gateway.store import webhooks as store
@@ -83,8 +82,8 @@ class ReplayIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    after_seq: int | None = Field(None, ge=0, description="Deliver again every event after this sequence number.")
-    since: AwareDatetime | None = Field(None, description="Deliver again from the first event at or after this time.")
+    after_seq: Seq | None = Field(None, description="Deliver again every event after this sequence number.")
+    since: AwareInstant | None = Field(None, description="Deliver again from the first event at or after this time.")
 
     @model_validator(mode="after")
     def _one(self) -> Self:

@@ -23,6 +23,7 @@ from silentgw.api.auth import roles_of
 from silentgw.api.deps import CatalogDep, SettingsDep
 from silentgw.api.routes import events, restock
 from silentgw.api.routes.restock import RequestOut
+from silentgw.api.schemas import Seq
 from silentgw.api.ui import sections, signin
 from silentgw.gateway.catalog import Catalog, Conflict, NotFound
 from silentgw.gateway.config import Settings
@@ -192,7 +193,7 @@ def restock_step(request_id: str, step: str, request: Request, catalog: CatalogD
 
 @router.get("/ui/events/stream")
 async def event_stream(
-    request: Request, settings: SettingsDep, since_seq: Annotated[int | None, Query(ge=0)] = None
+    request: Request, settings: SettingsDep, since_seq: Annotated[Seq | None, Query()] = None
 ) -> Response:
     """The live stream for the page's feed, for a signed-in browser (messages without an ``event`` field)."""
     if await asyncio.to_thread(signin.viewer, request) is None:

@@ -177,16 +177,18 @@ def _token(name: str, values: list[str]) -> dict[str, Any]:
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise QueryParameterError(name, "not a token this server gave") from exc
     kind, _, number = text.partition(":")
-    if kind != "after" or not number.isdigit():
+    # an outbox position: at most 63 bits (ASCII digits only: int() takes other scripts' digits too)
+    if kind != "after" or not (number.isascii() and number.isdigit()) or len(number) > 19 or int(number) >= 2**63:
         raise QueryParameterError(name, "not a token this server gave")
     return {"after": int(number)}
 
 
 def _per_page(name: str, values: list[str]) -> dict[str, Any]:
     text = values[-1]
-    if not text.isdigit() or int(text) < 1:
-        raise QueryParameterError(name, f"{text!r} is not a whole number of at least 1")
-    return {"per_page": min(int(text), MAX_PER_PAGE)}
+    digits = text.lstrip("0")  # ASCII only, and no more of them than can matter (int() refuses 4,300 and more)
+    if not (text.isascii() and text.isdigit()) or not digits:
+        raise QueryParameterError(name, f"{text[:40]!r} is not a whole number of at least 1")
+    return {"per_page": MAX_PER_PAGE if len(digits) > 9 else min(int(digits), MAX_PER_PAGE)}
 
 
 def _event_types(name: str, values: list[str]) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Events out over MQTT through the real Mosquitto: every event as a CloudEvent at QoS 1, retained state, the status
-topic with its last will, and a broker stopped in the middle of a burst and started again: nothing lost."""
+topic with its last will, and a broker stopped in the middle of a burst and started again: nothing lost; a broker
+gone silent is dropped without the event loop waiting for paho."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
+import signal
 import threading
 import time
 import uuid
@@ -19,8 +22,8 @@ from sqlalchemy import Engine
 
 from silentgw.gateway import events
 from silentgw.gateway.config import MqttSettings
-from silentgw.gateway.events import Event
-from silentgw.gateway.outbox import Dispatcher
+from silentgw.gateway.events import Event, StoredEvent
+from silentgw.gateway.outbox import Dispatcher, SinkError
 from silentgw.gateway.publisher import MqttSink
 from silentgw.gateway.store import outbox
 from tests.mqtt_broker import HOST, PrivateBroker, broker_up
@@ -168,3 +171,40 @@ async def test_a_broker_stopped_mid_burst_and_started_again_loses_no_event(engin
         await sink.close()
         subscriber.close()
         broker.kill()
+
+
+async def test_the_loop_goes_on_while_the_sink_drops_a_broker_that_is_gone(tmp_path: Path) -> None:
+    # Gone without a word, as a broker whose host lost power or whose cable was pulled: nothing answers, nothing
+    # resets the connection (SIGSTOP: a killed process would have its kernel reset it at once). paho then holds a
+    # burst it cannot write, the goodbye waits behind it, and its thread ends only when the keep-alive runs out.
+    broker = PrivateBroker(tmp_path)
+    broker.start()
+    sink = MqttSink(MqttSettings(host=HOST, port=broker.port), "gone", source="urn:silentgw:gone", ack_timeout=0.5)
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    ticking = asyncio.create_task(tick())
+    try:
+        burst = [StoredEvent(i, f"e{i}", "silentgw.alarm.test", "s", T0, {"pad": "x" * 30_000}) for i in range(400)]
+        await sink.deliver(burst[:1])
+        assert broker.process is not None
+        broker.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(SinkError, match="no acknowledgement"):
+            await sink.deliver(burst)  # 12 MB: more than the sockets hold
+        failed_after = time.monotonic() - started
+        await asyncio.sleep(0.1)
+    finally:
+        ticking.cancel()
+        await asyncio.gather(ticking, return_exceptions=True)
+        if broker.process is not None:
+            broker.process.send_signal(signal.SIGCONT)
+        broker.kill()
+        await sink.close()
+    longest = max(b - a for a, b in itertools.pairwise(ticks))
+    assert longest < 0.5, f"the event loop stood still for {longest:.1f} s"
+    assert failed_after < 5  # the batch fails at the acknowledgement timeout, not at paho's keep-alive

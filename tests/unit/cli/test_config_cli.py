@@ -67,7 +67,7 @@ def test_config_show_prints_the_effective_settings_with_secrets_masked(tmp_path:
     result = run("--config", str(config), "config", "show")
     settings = shown(result)
     assert result.stdout.startswith(f"# effective settings from {config}\n")
-    assert settings["api"] == {"host": "127.0.0.1", "port": 8081}
+    assert settings["api"] == {"host": "127.0.0.1", "port": 8081, "max_body_bytes": 1_048_576}
     assert settings["site"] == {"id": "shop", "name": "Shop", "timezone": "UTC"}
     assert settings["mqtt"]["password"] == "**********"  # type: ignore[index]
     assert settings["mqtt"]["username"] == "gw"  # type: ignore[index]
@@ -96,7 +96,7 @@ def test_variables_win_over_the_file_in_what_is_shown(tmp_path: Path) -> None:
 def test_the_file_can_be_named_by_silentgw_config(tmp_path: Path) -> None:
     config = write(tmp_path, CONFIG)
     settings = shown(run("config", "show", env={"SILENTGW_CONFIG": str(config)}))
-    assert settings["api"] == {"host": "127.0.0.1", "port": 8081}
+    assert settings["api"] == {"host": "127.0.0.1", "port": 8081, "max_body_bytes": 1_048_576}
 
 
 def test_silentgw_toml_in_the_working_directory_is_read_by_default(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_silentgw_toml_in_the_working_directory_is_read_by_default(tmp_path: Pat
 
 def test_without_a_file_the_defaults_are_shown() -> None:
     result = run("config", "show")
-    assert shown(result)["api"] == {"host": "127.0.0.1", "port": 8000}
+    assert shown(result)["api"] == {"host": "127.0.0.1", "port": 8000, "max_body_bytes": 1_048_576}
     assert "no file" in result.stdout.partition("\n")[0]
 
 

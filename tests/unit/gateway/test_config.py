@@ -356,7 +356,7 @@ def test_masked_hides_secret_driver_options(tmp_path: Path) -> None:
 def test_masked_is_the_whole_effective_config(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, SMALL), {"SILENTGW_API__PORT": "8081"})
     masked = settings.masked()
-    assert masked["api"] == {"host": "127.0.0.1", "port": 8081}
+    assert masked["api"] == {"host": "127.0.0.1", "port": 8081, "max_body_bytes": 1_048_576}
     assert masked["devices"][0]["antennas"] == [{"port": 1, "zone": "shelf-1", "role": None}]
     assert masked["mqtt"]["password"] is None  # nothing to hide, and no pretence there is
 
