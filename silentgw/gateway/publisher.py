@@ -23,6 +23,7 @@ that do not come within ``ack_timeout``, fail the batch: the client is thrown aw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -72,7 +73,10 @@ class _Acks:
         return future
 
     def acked(self, mid: int) -> None:  # paho's thread
-        self.loop.call_soon_threadsafe(self._done, mid)
+        if self.loop.is_closed():
+            return  # an acknowledgement arriving after the gateway stopped: nobody waits for it
+        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+            self.loop.call_soon_threadsafe(self._done, mid)
 
     def _done(self, mid: int) -> None:
         with self.lock:
@@ -216,6 +220,7 @@ class MqttSink:
         if client is None:
             return None
         client.on_disconnect = None
+        client.on_publish = None  # what it still acknowledges belongs to batches already failed
         ending = threading.Thread(target=_end, args=(client,), name=f"mqtt sink {self.site}: end", daemon=True)
         ending.start()
         return ending
