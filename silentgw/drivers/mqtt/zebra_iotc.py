@@ -36,6 +36,7 @@ import uuid
 from typing import Any, ClassVar, Literal
 
 import orjson
+from pydantic import Field
 
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, StartReading, StopReading
@@ -183,6 +184,15 @@ class ZebraIotcReader:
         control_topic: str | None = None
         """Where the reader takes control commands (start, stop); without it the driver takes no commands."""
         control_response_topic: str | None = None
+        # The IoT Connector's management events interface sends heartbeats on its own (zebradevs.github.io/
+        # rfid-ziotc-docs, introduction: "Heartbeats (reader temperature, CPU, RAM, etc.)"), so a reader in good
+        # health is never silent, tags or none. Zebra's MQTT reference (techdocs.zebra.com/dcs/rfid/rfd40-90-mqtt/
+        # api-reference/mqtt/events/heartbeat-event/) publishes them at QoS 0 at the configured interval and leaves
+        # "how many missed intervals your application treats as an outage" to the application. The stored pages do
+        # not state the fixed readers' default interval; at the 60 s this driver and the simulator assume, 150 s is
+        # two and a half intervals (one heartbeat lost at QoS 0 is not an outage) and well inside a shelf's 300 s
+        # absence timeout. It needs events_topic set and heartbeats on: without them a reader seeing no tags is silent.
+        silence_s: float | None = Field(150.0, ge=0)
 
     def __init__(self, device: str, settings: ZebraIotcReader.Settings, *, clock: Clock = utcnow) -> None:
         self.device = device
