@@ -288,7 +288,8 @@ class UhfM100Settings(SerialSettings):
     """Transmit power set whenever the port opens; ``None`` leaves the module's own."""
     max_power_dbm: float = Field(default=30.0, gt=0, le=33)
     ping_every: float | None = Field(default=30.0, gt=0)
-    """Seconds between module information queries, whose answers are the module's heartbeat; None: never ask."""
+    """Seconds between module information queries, whose answers are the module's heartbeat (each followed by the
+    multiple-poll command, which a module that lost power has forgotten); None: never ask."""
     # Polling with no tag in the field, the module sends nothing (see the module docstring); its answers to the
     # module information query every ping_every (30 s) are what it says then. 90 s is three unanswered queries.
     silence_s: float | None = Field(default=90.0, ge=0)
@@ -373,7 +374,7 @@ class UhfM100Reader:
             raise CommandRefused(f"reader {self.device}: {dbm} dBm is outside 0..{self.settings.max_power_dbm} dBm")
 
     async def _keep_polling(self, port: SerialPort) -> None:
-        """Re-send the multiple-poll command every ``reissue_every`` and ask for a sign of life every ``ping_every``."""
+        """Re-send the multiple-poll command every ``reissue_every``; ask for a sign of life every ``ping_every``."""
         s = self.settings
         loop = asyncio.get_running_loop()
         reissue_at = ping_at = loop.time()
@@ -386,5 +387,7 @@ class UhfM100Reader:
             if s.ping_every is not None and now >= ping_at + s.ping_every:
                 ping_at = now
                 await port.write(module_info())
+                if self.inventory:  # a module that lost power forgot it was polling: tell it again
+                    await port.write(start_inventory(s.polls))
             due = [at + every for at, every in ((reissue_at, s.reissue_every), (ping_at, s.ping_every)) if every]
             await asyncio.sleep(max(0.0, min(due) - loop.time()))
