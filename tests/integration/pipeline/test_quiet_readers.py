@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ DEADLINE = 10.0
 """Real seconds a test waits for what normally takes milliseconds."""
 
 
-def only(example: Settings, device: str, driver: dict[str, object]) -> Settings:
+def only(example: Settings, device: str, driver: Mapping[str, object]) -> Settings:
     """The example store with ``device`` its only device, served by ``driver``."""
     kept = [{**d.model_dump(), "driver": driver} for d in example.devices if d.id == device]
     return Settings.model_validate({**example.model_dump(), "devices": kept})
@@ -58,6 +58,10 @@ class Intake:
         self.reads += sum(1 for o in batch if type(o) is TagRead)
         self.statuses += [o for o in batch if type(o) is DeviceStatus]
         await self.pipeline.handle(batch)
+
+    async def taken(self, reads: int) -> None:
+        """Wait until ``reads`` tag reads in all have come through the driver."""
+        await until(lambda: self.reads >= reads, f"{reads} reads to come through the driver")
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -141,7 +145,7 @@ def test_a_zebra_reader_powered_off_longer_than_its_zones_timeouts_departs_nothi
             wanted = intake.reads + len(epcs)
             for n, epc in enumerate(epcs):
                 sim.report(TagRead(epc, "reader-back", 1 + n % 2, -55.0, clock.now))
-            await until(lambda: intake.reads >= wanted, "the reads to come through the broker")
+            await intake.taken(wanted)
             await pipeline.flush()
 
     async def run() -> dict[tuple[int, str], int]:
@@ -180,7 +184,7 @@ def test_an_m100_module_powered_off_longer_than_its_shelf_timeout_departs_nothin
             wanted = intake.reads + len(epcs)
             for epc in epcs:
                 module.report(TagRead(epc, "reader-floor", 1, -55.0, clock.now))
-            await until(lambda: intake.reads >= wanted, "the reads to come through the pty")
+            await intake.taken(wanted)
             await pipeline.flush()
 
     async def run() -> dict[tuple[int, str], int]:
