@@ -2,7 +2,9 @@
 
 The example store's day (``silentgw/example.toml``, the demo catalog) with realistic read noise: 30% of reads missed
 (``read_rate`` 0.70), an antenna of a neighbouring zone (same location or same reader) reading a zone's tags now and
-then at 10-15 dB lower RSSI (``cross_read_rate``), and the first shelf's reader down for ten minutes. The day goes
+then at 10-15 dB lower RSSI (``cross_read_rate``), and the first shelf's reader losing its power for ten minutes (it
+sends nothing, and nothing says so: the gateway's supervisors, played by :mod:`silentgw.simulator.supervised` with
+each device's silence bound, report it down once it has been quiet too long). The day goes
 through :class:`Pipeline` in one-simulated-second micro-batches on a temporary SQLite database, seeded as
 ``silentgw simulate store-day --fast`` seeds it, and the gateway's view is compared with the simulator's truth:
 
@@ -48,6 +50,7 @@ from silentgw.gateway.store.database import connect
 from silentgw.gateway.store.models import Item
 from silentgw.gateway.transitions import Arrived, Departed, Moved, Transition
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
+from silentgw.simulator.supervised import silence_bounds, supervised
 
 EXAMPLE = Path(silentgw.__file__).parent / "example.toml"
 T0 = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
@@ -170,7 +173,7 @@ def measure(settings: Settings, plan: StoreDayPlan, *, seed: int = 1) -> Report:
         transitions: list[Transition] = []
         sales: list[Sale] = []
         alarms: list[UnpaidExit] = []
-        for batch, now in micro_batches(day.observations(), day.end):
+        for batch, now in micro_batches(supervised(day.observations(), silence_bounds(settings)), day.end):
             done = pipeline.process(batch, now)
             transitions += done.transitions
             sales += [e for e in done.events if isinstance(e, Sale)]

@@ -6,6 +6,10 @@ It raises :class:`DeviceUnavailable` when the device is lost; restarting, backof
 :class:`~silentgw.drivers.supervisor.Supervisor`, not in each driver. A driver whose device takes commands also
 implements :class:`TakesCommands`.
 
+A driver's ``settings`` may carry ``silence_s``: how long its device may say nothing at all before the supervisor
+reports it down (:func:`silence_bound`). Each driver's settings model gives its dialect's default, with the reason
+(what the real device sends when it has nothing to report); a device entry may set its own.
+
 DriverError
  ├── DeviceUnavailable   the device is gone or cannot be opened (the supervisor retries with backoff)
  ├── CommandRefused      the device does not take this command, or said no (no retry)
@@ -28,6 +32,7 @@ __all__ = [
     "Emit",
     "TakesCommands",
     "UnknownDriver",
+    "silence_bound",
 ]
 
 Emit = Callable[[Sequence[Handed]], Awaitable[None]]
@@ -48,6 +53,13 @@ class CommandRefused(DriverError):
 
 class UnknownDriver(DriverError):
     """No installed driver has this kind."""
+
+
+def silence_bound(settings: object) -> float | None:
+    """Seconds a device may say nothing before it is down: ``settings.silence_s``; None (or 0, or no such setting)
+    when silence is normal for it (a card reader with no card on it sends nothing at all)."""
+    bound = getattr(settings, "silence_s", None)
+    return float(bound) if bound else None
 
 
 @runtime_checkable

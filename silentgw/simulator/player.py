@@ -3,7 +3,10 @@ lockstep with a gateway on a simulated clock.
 
 Each observation of the stream goes to the device that would have made it (a tag read to its reader, a reading to
 its sensor), which turns it into that device's wire format. Time is kept against the event loop's clock, so a slow
-moment is caught up rather than drifting.
+moment is caught up rather than drifting. Devices that do something as time passes (a Zebra reader's heartbeat) are
+told the stream's time as it is played (``tick``), so they keep the simulation's pace at any speed; a reader
+``outage`` switches that device off for its window (``power``), so it falls silent as the hardware does and the
+gateway has to notice by itself.
 
 In lockstep (:class:`Lockstep`) the gateway reads the simulation's time: a :class:`SimClock` that shows each
 observation's time as it is played, handed to ``run_gateway`` and the pipeline as their clock. Before the clock moves
@@ -89,7 +92,12 @@ class Player:
     """Hands each observation of a stream to its device, keeping the stream's pace times ``speed``."""
 
     def __init__(
-        self, devices: Mapping[str, SimDevice], *, speed: float | None = 1.0, lockstep: Lockstep | None = None
+        self,
+        devices: Mapping[str, SimDevice],
+        *,
+        speed: float | None = 1.0,
+        lockstep: Lockstep | None = None,
+        outage: tuple[str, dt.datetime, dt.datetime] | None = None,
     ) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive (or None: as fast as possible)")
@@ -98,7 +106,25 @@ class Player:
         self.devices = devices
         self.speed = speed
         self.lockstep = lockstep
+        self.outage = outage
+        """A device switched off from the first instant to the second (its reads the stream leaves out itself)."""
         self.progress = Progress()
+        self._ticks: list[Callable[[dt.datetime], None]] = [
+            tick for d in devices.values() if (tick := getattr(d, "tick", None)) is not None
+        ]
+        self._off = False
+
+    def _advance(self, now: dt.datetime) -> None:
+        """The stream's time is ``now``: switch the outage's device off or on, and let devices keep their time."""
+        if self.outage is not None:
+            reader, down, up = self.outage
+            off = down <= now < up
+            power = getattr(self.devices.get(reader), "power", None)
+            if off != self._off and power is not None:
+                self._off = off
+                power(not off)
+        for tick in self._ticks:
+            tick(now)
 
     async def play(
         self, stream: Iterable[TagRead | SensorReading], *, each: Callable[[Progress], None] | None = None
@@ -124,6 +150,7 @@ class Player:
                     await asyncio.sleep(late)
             elif n % 256 == 0:
                 await asyncio.sleep(0)  # as fast as possible, but let the gateway read
+            self._advance(observation.time)
             source = observation.reader if isinstance(observation, TagRead) else observation.sensor
             device = self.devices.get(source)
             if device is None:

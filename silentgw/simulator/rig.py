@@ -62,7 +62,8 @@ def _mqtt_voice(device: DeviceSettings) -> SimZebraReader | SimImpinjReader | No
     options = device.driver.model_dump(exclude={"kind"})
     if device.driver.kind == "zebra-iotc":
         zebra = ZebraIotcReader.Settings.model_validate(options)
-        return SimZebraReader(MqttVoice(zebra, name=device.id), data_topic=zebra.data_topic)
+        return SimZebraReader(MqttVoice(zebra, name=device.id), data_topic=zebra.data_topic,
+                              events_topic=zebra.events_topic)  # fmt: skip
     if device.driver.kind == "impinj-iot":
         impinj = ImpinjIotReader.Settings.model_validate(options)
         return SimImpinjReader(MqttVoice(impinj, name=device.id), event_topic=impinj.event_topic, hostname=device.id)

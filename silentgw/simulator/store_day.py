@@ -12,8 +12,9 @@ noise beyond that is opt-in: with ``cross_read_rate`` an antenna also picks up, 
 (another zone of the same location or on the same reader, never a portal); with ``outage`` one reader sends nothing
 for a while. Iterating the day gives a time-ordered stream of :class:`TagRead` and :class:`SensorReading`, the same
 observations the drivers produce (the simulator's devices turn them into each reader's wire format);
-:meth:`StoreDay.observations` adds the :class:`DeviceStatus` the gateway's supervisor would report when the reader
-goes down and comes back. :class:`Truth` holds what really happened up to the last observation handed out.
+during an outage the reader says nothing at all (no status either: a reader that loses power announces nothing; the
+gateway notices the silence, and :mod:`silentgw.simulator.supervised` plays its supervisors for a day fed straight
+to the pipeline). :class:`Truth` holds what really happened up to the last observation handed out.
 """
 
 from __future__ import annotations
@@ -360,16 +361,8 @@ class StoreDay:
                 yield observation
 
     def observations(self) -> Iterator[Observation]:
-        """The day's observations in time order, with the reader outage's ``down`` and ``up`` statuses.
-
-        A device does not report its own outage: the gateway's supervisor does, so the devices the simulator plays
-        (iterate the day for theirs) send nothing for it.
-        """
+        """The day's observations in time order; the outage's reader says nothing during it, not even that it is off."""
         outage = self.plan.outage_window()
-        if outage is not None:
-            reader, down, up = outage
-            self._at(down, lambda time: [DeviceStatus(reader, "down", time, "simulated outage")])
-            self._at(up, lambda time: [DeviceStatus(reader, "up", time, "simulated outage over")])
         self._open()
         self._plan_delivery()
         self._plan_shelf_fill()

@@ -145,6 +145,15 @@ class ImpinjIotReader:
         """Where the reader publishes its events."""
         max_payload: int = Field(MAX_PAYLOAD, ge=1024)
         """Bytes a message may have; a longer one is set aside unread (the default's reason: :data:`MAX_PAYLOAD`)."""
+        # The IoT device interface sends no heartbeat: every ReaderEvent it publishes (tagInventory, antenna connected
+        # and disconnected, inventoryStatus, inventoryTerminated, overflow; platform.impinj.com reader_api docs) says
+        # something happened, so a reader that sees no tag sends nothing at all, and silence cannot tell an idle reader
+        # from a dead one. A reader inventorying shelves or a backroom reports its tags several times a second, so
+        # two minutes of nothing means it is gone; one over zones that are all empty (a checkout and exit reader
+        # between shoppers) is reported down while idle, which only holds the absence clocks of zones where nothing
+        # is being read anyway (the last item taken from such a zone departs once the reader reads again). Set
+        # silence_s to 0 for a reader that is often idle.
+        silence_s: float | None = Field(120.0, ge=0)
 
     def __init__(self, device: str, settings: ImpinjIotReader.Settings, *, clock: Clock = utcnow) -> None:
         self.device = device

@@ -51,6 +51,9 @@ class MqttSettings(BaseModel):
     """Seconds to wait for the broker's CONNACK and SUBACK before giving up (the supervisor retries)."""
     max_buffered: int = Field(10_000, ge=1)
     """Messages held between paho's network thread and the driver; past it, new messages are dropped and counted."""
+    silence_s: float | None = Field(None, ge=0)
+    """Seconds the device may publish nothing at all before it is reported down; None or 0: never. Each dialect sets
+    its default from what the real device sends when it has nothing to report."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

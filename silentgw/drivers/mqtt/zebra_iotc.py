@@ -203,6 +203,15 @@ class ZebraIotcReader:
         control_response_topic: str | None = None
         max_payload: int = Field(MAX_PAYLOAD, ge=1024)
         """Bytes a message may have; a longer one is set aside unread (the default's reason: :data:`MAX_PAYLOAD`)."""
+        # The IoT Connector's management events interface sends heartbeats on its own (zebradevs.github.io/
+        # rfid-ziotc-docs, introduction: "Heartbeats (reader temperature, CPU, RAM, etc.)"), so a reader in good
+        # health is never silent, tags or none. Zebra's MQTT reference (techdocs.zebra.com/dcs/rfid/rfd40-90-mqtt/
+        # api-reference/mqtt/events/heartbeat-event/) publishes them at QoS 0 at the configured interval and leaves
+        # "how many missed intervals your application treats as an outage" to the application. The stored pages do
+        # not state the fixed readers' default interval; at the 60 s this driver and the simulator assume, 150 s is
+        # two and a half intervals (one heartbeat lost at QoS 0 is not an outage) and well inside a shelf's 300 s
+        # absence timeout. It needs events_topic set and heartbeats on: without them a reader seeing no tags is silent.
+        silence_s: float | None = Field(150.0, ge=0)
 
     def __init__(self, device: str, settings: ZebraIotcReader.Settings, *, clock: Clock = utcnow) -> None:
         self.device = device

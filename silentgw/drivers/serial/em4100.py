@@ -128,6 +128,10 @@ class Em4100Settings(SerialSettings):
     baudrate: int = Field(default=9600, gt=0)
     hold_off: float = Field(default=1.0, ge=0, le=3600)
     """Seconds a card must be away before it counts as presented again."""
+    # An RDM6300-style reader sends a frame only while a card is on it and nothing at all otherwise, and has no
+    # command to ask it for a sign of life (its datasheet's only output is the card frame): silence is its normal
+    # state, so it is never reported down for it.
+    silence_s: float | None = Field(default=None, ge=0)
 
 
 class Em4100Reader:

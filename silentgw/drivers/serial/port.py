@@ -50,6 +50,9 @@ class SerialSettings(BaseModel):
     read_timeout: float = Field(default=0.05, gt=0, le=5)
     """Seconds one blocking read waits: bounds how long a cancelled driver takes to let go of its port."""
     write_timeout: float = Field(default=1.0, gt=0, le=30)
+    silence_s: float | None = Field(default=None, ge=0)
+    """Seconds the device may send nothing at all before it is reported down; None or 0: never. Each driver sets its
+    default from what the real device sends when it has nothing to report."""
 
     @field_validator("stopbits")
     @classmethod

@@ -267,6 +267,10 @@ class SensorLinesSettings(SerialSettings):
     default_keys: bool = True
     """Start from :data:`DEFAULT_KEYS`; turn off to know only ``keys``."""
     max_line: int = Field(default=512, ge=16, le=65536)
+    # A sensor board prints on the interval its sketch sets (seconds to a minute is usual: the store day's sensors
+    # print every 60 s) and has no protocol to ask it anything; five minutes without a line means it stopped. A
+    # board that prints only on change sets silence_s = 0.
+    silence_s: float | None = Field(default=300.0, ge=0)
 
 
 class SensorLinesDevice:

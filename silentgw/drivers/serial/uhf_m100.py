@@ -13,6 +13,8 @@ is the low byte of the sum of the bytes from ``type`` to the last parameter. A f
     multiple poll, 10000 times  BB 00 27 00 03 22 27 10 83 7E       (0x22 reserved, then the count, MSB first)
     stop multiple poll          BB 00 28 00 00 28 7E                (answer: BB 01 28 00 01 00 2A 7E)
     set power to 20 dBm         BB 00 B6 00 02 07 D0 8F 7E          (power in hundredths of a dBm)
+    module information         BB 00 03 00 01 00 04 7E             (0x00: hardware version; the answer carries it
+                                                                    as text, e.g. "M100 26dBm V1.0")
     tag notice                  BB 02 22 00 11 C9 34 00 30 75 1F EB 70 5C 59 04 E3 D5 0D 70 3A 76 EF 7E
                                 RSSI 0xC9 (a signed byte in dBm: -55), PC 0x3400 (bits 15-11: 6 words of EPC),
                                 EPC 30751FEB705C5904E3D50D70, the tag's CRC-16 3A76 over PC+EPC
@@ -20,6 +22,12 @@ is the low byte of the sum of the bytes from ``type`` to the last parameter. A f
 
 The tag's CRC-16 is EPC Gen2's (polynomial 0x1021, preset 0xFFFF, ones' complement), checked here so a notice that
 passed the module's own checks but not the tag's is set aside rather than reported as a different tag.
+
+In multiple polling the module sends a notice for each tag it reads and nothing at all while no tag is in the field
+(EL-UHF-RMT01: "when the Interrogator reads a tag, it sends a notification frame"), so silence alone cannot tell an
+empty shelf from a module that lost power. Every command frame has its response frame, though, and the module
+information query is answered whatever is in the field: the driver asks it every ``ping_every`` seconds, and the
+answer is a heartbeat, the module's own sign of life.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from pydantic import Field, model_validator
 
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, SetPower, StartReading, StopReading
-from silentgw.drivers.observations import Observation, Rejected, TagRead
+from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
 from silentgw.drivers.serial.framing import FrameError, FrameParser, Noise, scan
 from silentgw.drivers.serial.port import SerialPort, SerialSettings, stream
 from silentgw.drivers.supervisor import Clock, utcnow
@@ -52,6 +60,7 @@ __all__ = [
     "crc16",
     "decode_frame",
     "encode_frame",
+    "module_info",
     "set_power",
     "split_frames",
     "start_inventory",
@@ -63,7 +72,7 @@ logger = logging.getLogger(__name__)
 HEADER = 0xBB
 END = 0x7E
 TYPE_COMMAND, TYPE_RESPONSE, TYPE_NOTICE = 0x00, 0x01, 0x02
-SINGLE_POLL, MULTIPLE_POLL, STOP_POLL, SET_POWER, ERROR = 0x22, 0x27, 0x28, 0xB6, 0xFF
+MODULE_INFO, SINGLE_POLL, MULTIPLE_POLL, STOP_POLL, SET_POWER, ERROR = 0x03, 0x22, 0x27, 0x28, 0xB6, 0xFF
 INVENTORY_FAIL = 0x15
 MAX_PARAMETERS = 255
 """Longer than any frame the module sends (a tag notice carries at most 67 bytes): a header claiming more is noise."""
@@ -161,6 +170,11 @@ def start_inventory(polls: int = 0xFFFF) -> bytes:
     return encode_frame(TYPE_COMMAND, MULTIPLE_POLL, bytes([0x22]) + polls.to_bytes(2, "big"))
 
 
+def module_info() -> bytes:
+    """The module information query (hardware version): answered with or without a tag in the field."""
+    return encode_frame(TYPE_COMMAND, MODULE_INFO, b"\x00")
+
+
 def stop_inventory() -> bytes:
     """The stop-multiple-poll command."""
     return encode_frame(TYPE_COMMAND, STOP_POLL)
@@ -244,12 +258,16 @@ class M100Parser(FrameParser):
         self.antenna = antenna
 
     def frame(self, frame: bytes, now: dt.datetime) -> list[Observation | Rejected]:
-        """A tag read for a notice, a reject for a module error, nothing for answers to our commands."""
+        """A tag read for a notice, a reject for a module error, a heartbeat for the answer to the module information
+        query, nothing for answers to our other commands."""
         notice = decode_frame(frame)
         if isinstance(notice, TagNotice):
             if not notice.epc:  # a tag whose PC says no EPC words: nothing to know it by
                 return [Rejected(self.device, frame, f"tag notice without an EPC (PC 0x{notice.pc:04X})", now)]
             return [TagRead(notice.epc.hex().upper(), self.device, self.antenna, float(notice.rssi), now)]
+        if isinstance(notice, Response) and notice.command == MODULE_INFO:
+            info = notice.parameters[1:].decode("ascii", "replace").strip("\x00 ")
+            return [DeviceStatus(self.device, "heartbeat", now, f"module information: {info}")]
         if isinstance(notice, ErrorNotice) and notice.code != INVENTORY_FAIL:
             # 0x15 is every empty polling round, many a second with no tag in the field: not a fault
             return [Rejected(self.device, frame, f"module error 0x{notice.code:02X}: {notice.meaning}", now)]
@@ -271,6 +289,12 @@ class UhfM100Settings(SerialSettings):
     power_dbm: float | None = Field(default=None, ge=0)
     """Transmit power set whenever the port opens; ``None`` leaves the module's own."""
     max_power_dbm: float = Field(default=30.0, gt=0, le=33)
+    ping_every: float | None = Field(default=30.0, gt=0)
+    """Seconds between module information queries, whose answers are the module's heartbeat (each followed by the
+    multiple-poll command, which a module that lost power has forgotten); None: never ask."""
+    # Polling with no tag in the field, the module sends nothing (see the module docstring); its answers to the
+    # module information query every ping_every (30 s) are what it says then. 90 s is three unanswered queries.
+    silence_s: float | None = Field(default=90.0, ge=0)
     """``SetPower`` above this is refused (M100 modules top out at 26 dBm, R200 ones near 30)."""
 
     @model_validator(mode="after")
@@ -311,8 +335,8 @@ class UhfM100Reader:
                     await port.write(set_power(self.power_dbm))
                 if self.inventory:
                     await port.write(start_inventory(self.settings.polls))
-                if self.settings.reissue_every is not None:
-                    keeper = asyncio.create_task(self._keep_polling(port, self.settings.reissue_every))
+                if self.settings.reissue_every is not None or self.settings.ping_every is not None:
+                    keeper = asyncio.create_task(self._keep_polling(port))
                 parser = self.parser(self.device, self.settings)
                 await stream(port, parser, emit, device=self.device, clock=self.clock)
             except asyncio.CancelledError:
@@ -351,8 +375,21 @@ class UhfM100Reader:
         if not 0 <= dbm <= self.settings.max_power_dbm:
             raise CommandRefused(f"reader {self.device}: {dbm} dBm is outside 0..{self.settings.max_power_dbm} dBm")
 
-    async def _keep_polling(self, port: SerialPort, every: float) -> None:
+    async def _keep_polling(self, port: SerialPort) -> None:
+        """Re-send the multiple-poll command every ``reissue_every``; ask for a sign of life every ``ping_every``."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        reissue_at = ping_at = loop.time()
         while True:
-            await asyncio.sleep(every)
-            if self.inventory:
-                await port.write(start_inventory(self.settings.polls))
+            now = loop.time()
+            if s.reissue_every is not None and now >= reissue_at + s.reissue_every:
+                reissue_at = now
+                if self.inventory:
+                    await port.write(start_inventory(s.polls))
+            if s.ping_every is not None and now >= ping_at + s.ping_every:
+                ping_at = now
+                await port.write(module_info())
+                if self.inventory:  # a module that lost power forgot it was polling: tell it again
+                    await port.write(start_inventory(s.polls))
+            due = [at + every for at, every in ((reissue_at, s.reissue_every), (ping_at, s.ping_every)) if every]
+            await asyncio.sleep(max(0.0, min(due) - loop.time()))

@@ -1,5 +1,6 @@
 """The store day's read noise: missed reads at the planned rate, weaker cross-reads from neighbouring zones only, a
-reader outage with its two statuses, all deterministic under the seed."""
+reader outage that only silences the reader (the supervisors' silence watch reports it), all deterministic under the
+seed."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from silentgw.drivers.observations import DeviceStatus, Observation, TagRead
 from silentgw.gateway.config import Settings, load_settings
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan
+from silentgw.simulator.supervised import silence_bounds, supervised
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
 QUIET = StoreDayPlan(hours=4.0, shoppers=0, delivery_items=10, items_per_product=2)
@@ -77,7 +79,7 @@ def test_without_noise_options_the_day_is_the_day_it_always_was(settings: Settin
     assert statuses == []
 
 
-def test_a_reader_outage_silences_it_and_is_reported_down_then_up(settings: Settings) -> None:
+def test_a_reader_outage_silences_it_and_its_silence_is_reported_down_then_up(settings: Settings) -> None:
     plan = StoreDayPlan(hours=3, items_per_product=2, shoppers=8, outage=("reader-floor", 1.75, 10.0))
     day = StoreDay(settings, plan, seed=2)
     stream = list(day.observations())
@@ -88,12 +90,18 @@ def test_a_reader_outage_silences_it_and_is_reported_down_then_up(settings: Sett
     assert [t for t in floor if up <= t < up + dt.timedelta(minutes=1)]
     others = [o for o in stream if isinstance(o, TagRead) and o.reader == "reader-floor-2" and down <= o.time < up]
     assert others  # only that reader goes dark
-    statuses = [(o.device, o.state, o.time) for o in stream if isinstance(o, DeviceStatus)]
-    assert statuses == [("reader-floor", "down", down), ("reader-floor", "up", up)]
+    assert not [o for o in stream if isinstance(o, DeviceStatus)]  # a reader losing power announces nothing
     assert [o.time for o in stream] == sorted(o.time for o in stream)
-    # the devices report no status of their own: iterating the day gives only what they send
-    played = list(StoreDay(settings, plan, seed=2))
-    assert played == [o for o in stream if not isinstance(o, DeviceStatus)]
+    assert list(StoreDay(settings, plan, seed=2)) == stream
+
+    # the gateway's supervisors notice: down from the last read before the outage, up with the first after it
+    bounds = silence_bounds(settings)
+    assert bounds["reader-floor"] == 90.0  # an M100's bound
+    statuses = [o for o in supervised(stream, bounds) if isinstance(o, DeviceStatus) and o.device == "reader-floor"]
+    assert [(s.state, s.time) for s in statuses] == [
+        ("down", max(t for t in floor if t < down)),
+        ("up", min(t for t in floor if t >= up)),
+    ]
 
 
 def test_the_noisy_day_is_the_same_under_the_same_seed(settings: Settings) -> None:

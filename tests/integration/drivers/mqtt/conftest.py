@@ -94,7 +94,7 @@ async def supervised(driver: Driver) -> AsyncIterator[list[Handed]]:
     async def sink(batch: Sequence[Handed]) -> None:
         received.extend(batch)
 
-    supervisor = Supervisor(driver, sink, backoff=Backoff(initial=0.05, cap=0.2), heartbeat=3600)
+    supervisor = Supervisor(driver, sink, backoff=Backoff(initial=0.05, cap=0.2))
     task = asyncio.create_task(supervisor.run())
     try:
         await until(lambda: "up" in states(received), "the driver to come up")

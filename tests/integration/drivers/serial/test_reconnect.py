@@ -36,7 +36,7 @@ async def test_the_uhf_reader_comes_back_after_the_port_vanishes(tmp_path: Path,
     first, second = Pty(), None
     point(link, first)
     reader = UhfM100Reader("uhf-1", UhfM100Reader.Settings(url=str(link)))
-    supervisor = Supervisor(reader, sink, backoff=Backoff(initial=0.01, cap=0.05), heartbeat=3600)
+    supervisor = Supervisor(reader, sink, backoff=Backoff(initial=0.01, cap=0.05))
     try:
         async with running(supervisor.run()):
             await sink.wait_for(lambda: sink.states() == ["up"], "up")
@@ -70,7 +70,7 @@ async def test_the_em4100_reader_comes_back_too(tmp_path: Path, sink: Sink) -> N
     ptys = [Pty()]
     point(link, ptys[0])
     reader = Em4100Reader("door-1", Em4100Reader.Settings(url=str(link)))
-    supervisor = Supervisor(reader, sink, backoff=Backoff(initial=0.01, cap=0.05), heartbeat=3600)
+    supervisor = Supervisor(reader, sink, backoff=Backoff(initial=0.01, cap=0.05))
     try:
         async with running(supervisor.run()):
             await sink.wait_for(lambda: sink.states() == ["up"], "up")
