@@ -7,8 +7,12 @@ has seen it for the absence timeout. Portals (dock doors, exits) hold no tag: th
 direction of a *pass*, and a pass out of the store departs the tag from wherever it was held.
 
 Time comes in as an argument. Each zone keeps an absence clock that stops while every reader of the zone is down, so
-an outage never makes a tag depart. Reads are judged by the reader's clock unless it is more than ``clock_skew`` off
-the gateway's receive time, and never later than ``now``.
+an outage never makes a tag depart. Reads are judged by the reader's clock, never later than ``now``: one stamped
+more than ``clock_skew`` after the gateway received it takes the receive time, and one received late (held by the
+broker while the gateway restarted, or in a reader's own buffer) keeps its time for up to ``late_limit`` seconds, so
+a checkout, an exit pass and a portal's two sides still happen in the order they did; older than that, it counts as
+``late_limit`` old (the absence clocks are not run down by a backlog). A pass whose sides read at the same instant is
+decided by which side's read came in first.
 
 :func:`step` has the shape of the house's pure functions, ``step(state, observations, now) -> (state,
 transitions)``, but it updates ``state`` in place and returns the same object: copying a hundred thousand tags per
@@ -108,23 +112,26 @@ class _Tag:
 class _Pass:
     """A tag going through a portal: when each side first saw it."""
 
-    __slots__ = ("done", "inner", "last", "outer", "zone")
+    __slots__ = ("done", "first", "inner", "last", "outer", "zone")
 
-    def __init__(self, zone: _Live, t: float) -> None:
+    def __init__(self, zone: _Live, t: float, first: Role) -> None:
         self.zone = zone
         self.inner = _INF
         self.outer = _INF
         self.last = t
         self.done = False
+        self.first = first
+        """The side whose read came in first: the direction when both sides read at the same instant."""
 
 
 class PresenceState:
     """Every tag's presence, the zones' absence clocks and which readers are down; owned by one caller."""
 
-    __slots__ = ("_antennas", "_passes", "_reader_zones", "_tags", "_zones", "clock_skew", "down", "next_sweep",
-                 "sweep_every")  # fmt: skip
+    __slots__ = ("_antennas", "_passes", "_reader_zones", "_tags", "_zones", "clock_skew", "down", "late_limit",
+                 "next_sweep", "sweep_every")  # fmt: skip
 
-    def __init__(self, zones: ZoneMap, *, clock_skew: float = 2.0, sweep_every: float = 5.0) -> None:
+    def __init__(self, zones: ZoneMap, *, clock_skew: float = 2.0, late_limit: float = 30.0,
+                 sweep_every: float = 5.0) -> None:  # fmt: skip
         self._zones = {z.id: _Live(z, zones.readers(z.id)) for z in zones.zones.values()}
         self._antennas: dict[str, dict[int, tuple[_Live, Role | None]]] = {}
         self._reader_zones: dict[str, list[_Live]] = {}
@@ -136,7 +143,10 @@ class PresenceState:
         self._tags: dict[str, _Tag] = {}
         self._passes: dict[str, _Pass] = {}
         self.clock_skew = clock_skew
-        """Seconds a reader's clock may be off the gateway's receive time before the receive time is used."""
+        """Seconds a read may be stamped after the gateway received it before the receive time is used instead."""
+        self.late_limit = late_limit
+        """Seconds a read received late keeps its own time (older ones count as this old): longer than a gateway's
+        restart, shorter than the quickest absence timeout of a zone that holds tags (a checkout's 60 s)."""
         self.sweep_every = sweep_every
         """Seconds between scans for timed-out tags in :func:`step` (:func:`tick` always scans)."""
         self.next_sweep = -_INF
@@ -169,6 +179,7 @@ def step(
     antennas = state._antennas
     tags = state._tags
     skew = state.clock_skew
+    late = state.late_limit
     passing: list[tuple[str, _Pass]] = []
     pairs = zip(observations, received_at, strict=True) if received_at is not None else zip(observations, repeat(None))
     for obs, rx in pairs:
@@ -187,8 +198,10 @@ def step(
         t = when.timestamp()
         if rx is not None:
             r = rx.timestamp()
-            if t - r > skew or r - t > skew:
+            if t - r > skew:
                 t = r
+            elif r - t > late:
+                t = r - late
         if t > nowf:
             t = nowf
         if z.portal:
@@ -252,10 +265,13 @@ def _defend(tag: _Tag, t: float) -> None:
 
 
 def _leads(tag: _Tag, c: _Cand, t: float) -> bool:
-    """Whether the bidder beats the holding zone now: stronger by its margin, or the holder has gone quiet."""
+    """Whether the bidder beats the holding zone now: stronger by its margin, or the holder has gone quiet, or the
+    holder's strength is not known (a tag restored after a restart, not read since) and the bidder's is."""
     held = tag.zone
     if held is None or _clock(held, t) - tag.seen > held.window:
         return True
+    if tag.rssi != tag.rssi:
+        return c.rssi == c.rssi
     return c.rssi > tag.rssi + c.zone.margin
 
 
@@ -324,7 +340,7 @@ def _portal(state: PresenceState, epc: str, z: _Live, role: Role | None, t: floa
         return  # an antenna facing neither side cannot tell a direction
     p = state._passes.get(epc)
     if p is None or p.zone is not z or t - p.last > z.timeout:
-        p = state._passes[epc] = _Pass(z, t)
+        p = state._passes[epc] = _Pass(z, t, role)
     if role == "inner":
         if t < p.inner:
             p.inner = t
@@ -342,7 +358,8 @@ def _passed(state: PresenceState, epc: str, p: _Pass, out: list[Transition]) -> 
         return
     p.done = True
     when = p.inner if p.inner > p.outer else p.outer
-    direction: Direction = "in" if p.outer < p.inner else "out"
+    outer_first = p.outer < p.inner or (p.outer == p.inner and p.first == "outer")
+    direction: Direction = "in" if outer_first else "out"
     out.append(Passed(epc, p.zone.id, direction, _time(when)))
     if direction == "out":
         tag = state._tags.pop(epc, None)

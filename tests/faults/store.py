@@ -224,7 +224,9 @@ antennas = [{{ port = 1, zone = "checkout-1" }}, {{ port = 2, zone = "exit", rol
         except AssertionError as exc:
             said = f"the gateway says {gateway.stock()}, the truth is {truth}"
             raise AssertionError(f"{exc}: {said}\n{self._explain()}") from None
-        assert gateway.sales() == self.floor.sales(), "the sales are not the sales made"
+        assert gateway.sales() == self.floor.sales(), (
+            f"the sales are not the sales made: {gateway.sales()} != {self.floor.sales()}\n{self._explain()}"
+        )
         lost = gateway.event_ids("silentgw.item.missing", "silentgw.item.found", "silentgw.alarm.unpaid_exit")
         assert not lost, f"items went missing (or alarmed) for an outage: {self._explain()}"
         self.delivered(self.published, "the MQTT subscriber", seconds=seconds)
