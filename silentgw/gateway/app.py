@@ -57,7 +57,7 @@ from silentgw.gateway.store.sales import SqlSales
 from silentgw.gateway.timeseries import SensorRecorder, build_recorder, report_counters
 from silentgw.gateway.webhooks import WebhookManager
 
-__all__ = ["Assembly", "Gateway", "Handler", "Tally", "build_gateway", "run_gateway"]
+__all__ = ["Assembly", "Gateway", "Handler", "Tally", "UnknownDevice", "build_gateway", "run_gateway"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,10 @@ class Tally:
                 self.kinds["rejected"] += 1
 
 
+class UnknownDevice(LookupError):
+    """A device this gateway does not run."""
+
+
 class Gateway:
     """The running gateway: its drivers under supervision, their health, and commands down to them."""
 
@@ -107,8 +111,11 @@ class Gateway:
         }
 
     def health(self, device: str) -> DeviceHealth:
-        """What the supervisor of ``device`` knows (KeyError for a device this gateway does not run)."""
-        return self.supervisors[device].health
+        """What the supervisor of ``device`` knows (:class:`UnknownDevice` for a device this gateway does not run)."""
+        supervisor = self.supervisors.get(device)
+        if supervisor is None:
+            raise UnknownDevice(f"device {device!r} is not run by this gateway")
+        return supervisor.health
 
     async def send(self, device: str, command: Command) -> None:
         """Send ``command`` through the driver that owns ``device``."""

@@ -15,7 +15,7 @@ from silentgw.api.problems import problem
 from silentgw.api.schemas import Price
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable
 from silentgw.drivers.commands import Command, DisplayText, Lock, SetPower, StartReading, StopReading, Unlock
-from silentgw.gateway.app import Gateway
+from silentgw.gateway.app import Gateway, UnknownDevice
 from silentgw.gateway.catalog import Conflict, InvalidValue, NotFound
 from silentgw.gateway.store.models import Role
 
@@ -58,7 +58,7 @@ def device_health(device_id: str, request: Request) -> HealthOut | JSONResponse:
         return problem(request, status=503, title="The gateway is not running in this process", slug="no-gateway")
     try:
         health = gateway.health(device_id)
-    except KeyError:
+    except UnknownDevice:
         return problem(request, status=404, title="Not found", slug="not-found",
                        detail=f"device {device_id!r} is not run by this gateway")  # fmt: skip
     rejects = [RejectOut(time=r.time, reason=r.reason, raw=r.raw[:256].hex().upper()) for r in health.recent_rejects]

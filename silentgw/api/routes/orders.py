@@ -180,8 +180,8 @@ def cancel(order_id: str, catalog: CatalogDep) -> OrderOut:
     """Cancel and release its items; 409 once shipped or cancelled."""
     try:
         orders.cancel(catalog.session.connection(), order_id, time=_now())
-    except KeyError:
-        raise NotFound(f"order {order_id!r} not found") from None
+    except orders.UnknownOrder as exc:
+        raise NotFound(str(exc)) from None
     except orders.OrderError as exc:
         raise Conflict(str(exc), field=exc.field) from exc
     catalog.session.expire_all()

@@ -15,7 +15,7 @@ from silentgw.api.schemas import Gtin, PageOut, Slug
 from silentgw.gateway.catalog import Catalog, Conflict, NotFound, decode_cursor, encode_cursor
 from silentgw.gateway.restock import OPEN
 from silentgw.gateway.store.models import Location, Product, ReorderRule, RestockRequest, RestockState, Role
-from silentgw.gateway.store.restock import StepRefused, take_step
+from silentgw.gateway.store.restock import StepRefused, UnknownRequest, take_step
 
 router = APIRouter(prefix="/restock", tags=["restock"])
 
@@ -188,8 +188,8 @@ def _step(catalog: Catalog, request_id: str, step: str) -> RequestOut:
     conn = catalog.session.connection()
     try:
         take_step(conn, request_id, step, time=dt.datetime.now(dt.UTC))
-    except KeyError:
-        raise NotFound(f"restock request {request_id!r} not found") from None
+    except UnknownRequest as exc:
+        raise NotFound(str(exc)) from None
     except StepRefused as exc:
         raise Conflict(str(exc), field="state") from exc
     catalog.session.expire_all()

@@ -40,7 +40,9 @@ class StoreError(Exception):
 
     StoreError
      ├── StoreUnavailable   the database did not answer, or is busy (retry later: nothing was wrong with the write)
-     └── UnknownMember      a member number that is not in the store (store/sales.py)
+     ├── UnknownMember      a member number that is not in the store (store/sales.py)
+     ├── UnknownRequest     a restock request id that is not in the store (store/restock.py)
+     └── UnknownOrder       an order id that is not in the store (store/orders.py)
 
     Any other error from a write (a constraint refused, a value out of a column's range) is the write's own fault:
     trying it again would fail again.

@@ -28,10 +28,20 @@ from silentgw.gateway.actions import Outcome
 from silentgw.gateway.events import TAG_ARRIVED, Event, StoredEvent, event_id
 from silentgw.gateway.ledger import COUNTED
 from silentgw.gateway.store import outbox
+from silentgw.gateway.store.database import StoreError
 from silentgw.gateway.store.models import Allocation, Base, Item, Order, OrderLine, OrderState, Product
 
 __all__ = [
-    "OrderError", "OrderLineIn", "OrdersRule", "allocate", "cancel", "create", "lines_of", "pick_list", "verify",
+    "OrderError",
+    "OrderLineIn",
+    "OrdersRule",
+    "UnknownOrder",
+    "allocate",
+    "cancel",
+    "create",
+    "lines_of",
+    "pick_list",
+    "verify",
 ]  # fmt: skip
 
 _orders = Base.metadata.tables[Order.__tablename__]
@@ -51,6 +61,10 @@ class OrderError(Exception):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class UnknownOrder(StoreError):
+    """No order has that id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +179,7 @@ def cancel(conn: Connection, order: str, *, time: dt.datetime) -> None:
     """Cancel the order and release its items (OrderError once it has shipped or was cancelled)."""
     state = conn.execute(select(_orders.c.state).where(_orders.c.id == order)).scalar_one_or_none()
     if state is None:
-        raise KeyError(order)
+        raise UnknownOrder(f"order {order!r} not found")
     if state not in _LIVE:
         raise OrderError(f"an order that is {state} cannot be cancelled", field="state")
     conn.execute(update(_alloc).where(_alloc.c.order_id == order).values(active=False))

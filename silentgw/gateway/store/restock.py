@@ -17,10 +17,10 @@ from silentgw.gateway.actions import Outcome
 from silentgw.gateway.events import STOCK_CHANGED, Event, StoredEvent, event_id
 from silentgw.gateway.restock import OPEN, RECEIVING, RestockStep, reorder_quantity, request_event, step_allowed
 from silentgw.gateway.store import outbox
-from silentgw.gateway.store.database import insert_or_skip
+from silentgw.gateway.store.database import StoreError, insert_or_skip
 from silentgw.gateway.store.models import Base, Product, ReorderRule, RestockRequest, RestockState
 
-__all__ = ["RestockRule", "StepRefused", "take_step"]
+__all__ = ["RestockRule", "StepRefused", "UnknownRequest", "take_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ RECEIVED = events.ITEM + "received"
 
 class StepRefused(Exception):
     """A staff step that the request's state does not allow (approving a cancelled request)."""
+
+
+class UnknownRequest(StoreError):
+    """No restock request has that id."""
 
 
 class RestockRule:
@@ -122,7 +126,8 @@ class RestockRule:
 
 
 def take_step(conn: Connection, request: str, step: str, *, time: dt.datetime) -> RestockStep:
-    """Approve, order or cancel ``request`` (KeyError if there is none; :class:`StepRefused` if not allowed)."""
+    """Approve, order or cancel ``request`` (:class:`UnknownRequest` if there is none, :class:`StepRefused` if the
+    request's state does not allow the step)."""
     q, p = _requests.c, _products.c
     found = conn.execute(
         select(q.location_id, q.quantity, q.received, q.level, q.state, q.due_at, p.gtin)
@@ -131,7 +136,7 @@ def take_step(conn: Connection, request: str, step: str, *, time: dt.datetime) -
         .with_for_update()
     ).first()
     if found is None:
-        raise KeyError(request)
+        raise UnknownRequest(f"restock request {request!r} not found")
     location, quantity, received, level, state, due, gtin = found
     kind = {"approve": "approved", "order": "ordered", "cancel": "cancelled"}[step]
     to = step_allowed(RestockState(state), step)
