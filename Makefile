@@ -39,6 +39,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/member_scoring.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
