@@ -39,6 +39,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/member_scoring.py
 
 # Every wire parser fed 100,000 generated inputs or more (tests/fuzz/), randomised each run; the last lines count
 # the inputs fed per parser. `make test` runs the same tests with a short count.
