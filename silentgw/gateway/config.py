@@ -496,6 +496,8 @@ def load_settings(config_file: Path | None, environ: Mapping[str, str]) -> Setti
             raise ConfigError(f"{config_file}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
         except RecursionError as exc:  # arrays nested past the interpreter's limit
             raise ConfigError(f"{config_file}: not valid TOML: nested too deep") from exc
+        except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit (tomllib lets it through)
+            raise ConfigError(f"{config_file}: not valid TOML: {str(exc).split(';')[0]}") from exc
         except OSError as exc:
             raise ConfigError(f"{config_file}: cannot read it: {exc.strerror or exc}") from exc
     unknown = sorted(

@@ -375,6 +375,7 @@ def test_only_portal_antennas_have_a_role(tmp_path: Path) -> None:
         (b"\x80 = 1\n", {}, "not UTF-8"),  # UnicodeDecodeError
         (b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n", {}, "nested too deep"),  # RecursionError in tomllib
         (None, {"SILENTGW_ZONES": "[" * 3000 + "]" * 3000}, "nested too deep"),  # RecursionError in the JSON
+        (b"a = " + b"9" * 4301 + b"\n", {}, "not valid TOML"),  # ValueError: past the int conversion limit
     ],
 )
 def test_unreadable_settings_are_a_config_error(
