@@ -125,6 +125,11 @@ def checkout_rules(settings: Settings) -> CheckoutRules:
     return CheckoutRules(checkouts, exits)
 
 
+def clocked_readers(settings: Settings) -> frozenset[str]:
+    """The readers whose reads carry their own timestamps (presence keeps those times when they arrive late)."""
+    return frozenset(d.id for d in settings.devices if d.driver.kind in zones.CLOCKED_DRIVERS)
+
+
 def card_readers(settings: Settings) -> dict[str, str]:
     """Card reader id -> the checkout zone it serves, for the configured readers with a card driver.
 

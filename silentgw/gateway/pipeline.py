@@ -54,7 +54,7 @@ from silentgw.gateway.config import Settings
 from silentgw.gateway.counts import OpenCount, OpenCounts
 from silentgw.gateway.events import Event
 from silentgw.gateway.identity import Epc
-from silentgw.gateway.layout import card_readers, checkout_rules, zone_map
+from silentgw.gateway.layout import card_readers, checkout_rules, clocked_readers, zone_map
 from silentgw.gateway.ledger import COUNTED, Movement, identify
 from silentgw.gateway.store import deadletters, revisions
 from silentgw.gateway.store.counts import Closed, SqlCycleCounts
@@ -170,7 +170,9 @@ class Pipeline:
         """Handed each micro-batch's sensor readings (in the pipeline's thread): the time-series writer."""
         self.engine = engine
         self.zones = zone_map(settings)
-        self.presence = state if state is not None else presence.PresenceState(self.zones)
+        self.presence = (
+            state if state is not None else presence.PresenceState(self.zones, clocked=clocked_readers(settings))
+        )
         self.checkout = CheckoutState(checkout_rules(settings))
         self.readers = card_readers(settings)
         self.ledger = ledger or SqlStockLedger(engine)
@@ -224,7 +226,7 @@ class Pipeline:
             rows = [(str(epc), str(zone), last) for epc, zone, last in conn.execute(query)]
         stopped = max((last for _, _, last in rows), default=now)
         state = presence.seed(zone_map(settings), [(epc, zone, stopped) for epc, zone, _ in rows],
-                              now=now, stopped_at=stopped)  # fmt: skip
+                              now=now, stopped_at=stopped, clocked=clocked_readers(settings))  # fmt: skip
         logger.info("presence restored: %d items in stock, stopped at %s", len(state), stopped.isoformat())
         return cls(settings, engine, state=state, **options)
 

@@ -8,11 +8,11 @@ direction of a *pass*, and a pass out of the store departs the tag from wherever
 
 Time comes in as an argument. Each zone keeps an absence clock that stops while every reader of the zone is down, so
 an outage never makes a tag depart. Reads are judged by the reader's clock, never later than ``now``: one stamped
-more than ``clock_skew`` after the gateway received it takes the receive time, and one received late (held by the
-broker while the gateway restarted, or in a reader's own buffer) keeps its time for up to ``late_limit`` seconds, so
-a checkout, an exit pass and a portal's two sides still happen in the order they did; older than that, it counts as
-``late_limit`` old (the absence clocks are not run down by a backlog). A pass whose sides read at the same instant is
-decided by which side's read came in first.
+more than ``clock_skew`` off the gateway's receive time takes the receive time, except that a read of a reader that
+stamps with its own clock (MQTT readers: ``clocked``) received late (held by the broker while the gateway restarted,
+or in the reader's own buffer) keeps its time for up to ``late_limit`` seconds, so a checkout, an exit pass and a
+portal's two sides still happen in the order they did; older than that, it counts as ``late_limit`` old (the
+absence clocks are not run down by a backlog).
 
 :func:`step` has the shape of the house's pure functions, ``step(state, observations, now) -> (state,
 transitions)``, but it updates ``state`` in place and returns the same object: copying a hundred thousand tags per
@@ -112,26 +112,24 @@ class _Tag:
 class _Pass:
     """A tag going through a portal: when each side first saw it."""
 
-    __slots__ = ("done", "first", "inner", "last", "outer", "zone")
+    __slots__ = ("done", "inner", "last", "outer", "zone")
 
-    def __init__(self, zone: _Live, t: float, first: Role) -> None:
+    def __init__(self, zone: _Live, t: float) -> None:
         self.zone = zone
         self.inner = _INF
         self.outer = _INF
         self.last = t
         self.done = False
-        self.first = first
-        """The side whose read came in first: the direction when both sides read at the same instant."""
 
 
 class PresenceState:
     """Every tag's presence, the zones' absence clocks and which readers are down; owned by one caller."""
 
-    __slots__ = ("_antennas", "_passes", "_reader_zones", "_tags", "_zones", "clock_skew", "down", "late_limit",
+    __slots__ = ("_antennas", "_late", "_passes", "_reader_zones", "_tags", "_zones", "clock_skew", "down",
                  "next_sweep", "sweep_every")  # fmt: skip
 
     def __init__(self, zones: ZoneMap, *, clock_skew: float = 2.0, late_limit: float = 30.0,
-                 sweep_every: float = 5.0) -> None:  # fmt: skip
+                 clocked: Iterable[str] = (), sweep_every: float = 5.0) -> None:  # fmt: skip
         self._zones = {z.id: _Live(z, zones.readers(z.id)) for z in zones.zones.values()}
         self._antennas: dict[str, dict[int, tuple[_Live, Role | None]]] = {}
         self._reader_zones: dict[str, list[_Live]] = {}
@@ -144,9 +142,11 @@ class PresenceState:
         self._passes: dict[str, _Pass] = {}
         self.clock_skew = clock_skew
         """Seconds a read may be stamped after the gateway received it before the receive time is used instead."""
-        self.late_limit = late_limit
-        """Seconds a read received late keeps its own time (older ones count as this old): longer than a gateway's
-        restart, shorter than the quickest absence timeout of a zone that holds tags (a checkout's 60 s)."""
+        self._late = dict.fromkeys(clocked, late_limit)
+        """Readers that stamp reads with their own clock -> seconds a late read of theirs keeps its time (older ones
+        count as this old): longer than a gateway's restart, shorter than the quickest absence timeout of a zone that
+        holds tags (a checkout's 60 s). The other readers' stamps are the gateway's own, taken when their bytes came
+        in: lateness there is the intake's, and the receive time keeps the order things were decided in."""
         self.sweep_every = sweep_every
         """Seconds between scans for timed-out tags in :func:`step` (:func:`tick` always scans)."""
         self.next_sweep = -_INF
@@ -179,7 +179,7 @@ def step(
     antennas = state._antennas
     tags = state._tags
     skew = state.clock_skew
-    late = state.late_limit
+    late = state._late
     passing: list[tuple[str, _Pass]] = []
     pairs = zip(observations, received_at, strict=True) if received_at is not None else zip(observations, repeat(None))
     for obs, rx in pairs:
@@ -200,8 +200,12 @@ def step(
             r = rx.timestamp()
             if t - r > skew:
                 t = r
-            elif r - t > late:
-                t = r - late
+            elif r - t > skew:
+                limit = late.get(reader)
+                if limit is None:
+                    t = r
+                elif r - t > limit:
+                    t = r - limit
         if t > nowf:
             t = nowf
         if z.portal:
@@ -340,7 +344,7 @@ def _portal(state: PresenceState, epc: str, z: _Live, role: Role | None, t: floa
         return  # an antenna facing neither side cannot tell a direction
     p = state._passes.get(epc)
     if p is None or p.zone is not z or t - p.last > z.timeout:
-        p = state._passes[epc] = _Pass(z, t, role)
+        p = state._passes[epc] = _Pass(z, t)
     if role == "inner":
         if t < p.inner:
             p.inner = t
@@ -358,8 +362,7 @@ def _passed(state: PresenceState, epc: str, p: _Pass, out: list[Transition]) -> 
         return
     p.done = True
     when = p.inner if p.inner > p.outer else p.outer
-    outer_first = p.outer < p.inner or (p.outer == p.inner and p.first == "outer")
-    direction: Direction = "in" if outer_first else "out"
+    direction: Direction = "in" if p.outer < p.inner else "out"
     out.append(Passed(epc, p.zone.id, direction, _time(when)))
     if direction == "out":
         tag = state._tags.pop(epc, None)
@@ -410,6 +413,7 @@ def seed(
     stopped_at: dt.datetime | None = None,
     clock_skew: float = 2.0,
     sweep_every: float = 5.0,
+    clocked: Iterable[str] = (),
 ) -> PresenceState:
     """A state holding each ``(epc, zone, last_seen)``, as stored before a restart at ``now``.
 
@@ -417,7 +421,7 @@ def seed(
     an outage of every reader: it does not count towards absence. Locations in zones no longer configured, or in
     portals, are left out; those tags arrive afresh when next read. The RSSI averages start unknown.
     """
-    state = PresenceState(zones, clock_skew=clock_skew, sweep_every=sweep_every)
+    state = PresenceState(zones, clock_skew=clock_skew, sweep_every=sweep_every, clocked=clocked)
     rows = [(epc, state._zones.get(zone), last.timestamp()) for epc, zone, last in held]
     stopped = stopped_at.timestamp() if stopped_at is not None else max((r[2] for r in rows), default=now.timestamp())
     paused = max(0.0, now.timestamp() - stopped)

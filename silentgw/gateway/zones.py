@@ -13,12 +13,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-__all__ = ["CARD_DRIVERS", "PORTAL_KINDS", "AntennaZone", "Role", "Zone", "ZoneMap", "ZoneRule", "default_rule"]
+__all__ = [
+    "CARD_DRIVERS",
+    "CLOCKED_DRIVERS",
+    "PORTAL_KINDS",
+    "AntennaZone",
+    "Role",
+    "Zone",
+    "ZoneMap",
+    "ZoneRule",
+    "default_rule",
+]
 
 Role = Literal["inner", "outer"]
 PORTAL_KINDS: frozenset[str] = frozenset({"dock_door", "exit"})
 """Zones that tags pass through rather than stay in; their inner and outer antennas tell the direction."""
 CARD_DRIVERS: frozenset[str] = frozenset({"em4100"})
+CLOCKED_DRIVERS: frozenset[str] = frozenset({"zebra-iotc", "impinj-iot", "generic-json"})
+"""Drivers whose reads carry the reader's own timestamp (MQTT payloads), not the time the gateway received them."""
 """Drivers of member-card readers: a card on the pad is a member presenting it, not a tagged item in the zone."""
 
 
