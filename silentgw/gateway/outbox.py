@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
@@ -323,11 +322,11 @@ class Dispatcher:
         return taken
 
     def _set_aside(self, name: str, event: StoredEvent, exc: Exception) -> None:
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        reason, trace = deadletters.why(exc)
         with self.engine.begin() as conn:
             letter = deadletters.set_aside(
                 conn, source=name, kind="event", event_seq=event.seq, payload={"id": event.id, "type": event.type},
-                reason=reason, trace="".join(traceback.format_exception(exc)),
+                reason=reason, trace=trace,
             )  # fmt: skip
         logger.error("outbox sink %s refused event %s (%s) on its own: set aside as dead letter %d: %s", name,
                      event.id, event.type, letter, reason, exc_info=exc)  # fmt: skip
@@ -358,8 +357,8 @@ class Dispatcher:
 
     def _tried_again(self, letter_id: int, exc: Exception) -> None:
         with self.engine.begin() as conn:
-            deadletters.tried_again(conn, letter_id, reason=f"{type(exc).__name__}: {exc}".splitlines()[0],
-                                    trace="".join(traceback.format_exception(exc)))  # fmt: skip
+            reason, trace = deadletters.why(exc)
+            deadletters.tried_again(conn, letter_id, reason=reason, trace=trace)
 
     def _resolved(self, letter_id: int) -> None:
         with self.engine.begin() as conn:

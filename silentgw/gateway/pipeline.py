@@ -37,7 +37,6 @@ import datetime as dt
 import logging
 import math
 import time
-import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -380,8 +379,7 @@ class Pipeline:
     def _set_aside(self, step: Step, exc: Exception) -> None:
         """Store ``step`` as a dead letter with why it failed (raises :class:`StoreUnavailable` if it cannot)."""
         kind, payload = backlog.encode(step)
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        trace = "".join(traceback.format_exception(exc))
+        reason, trace = deadletters.why(exc)
         with self.engine.begin() as conn:
             letter = deadletters.set_aside(conn, source="pipeline", kind=kind, payload=payload, reason=reason,
                                            trace=trace)  # fmt: skip
@@ -398,8 +396,8 @@ class Pipeline:
             raise
         except Exception as exc:
             with self.engine.begin() as conn:
-                deadletters.tried_again(conn, letter.id, reason=f"{type(exc).__name__}: {exc}".splitlines()[0],
-                                        trace="".join(traceback.format_exception(exc)))  # fmt: skip
+                reason, trace = deadletters.why(exc)
+                deadletters.tried_again(conn, letter.id, reason=reason, trace=trace)
             raise
         with self.engine.begin() as conn:
             deadletters.resolve(conn, letter.id, DeadLetterState.REPLAYED)

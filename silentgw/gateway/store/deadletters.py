@@ -7,6 +7,7 @@ never depends on the transaction that refused it.
 from __future__ import annotations
 
 import datetime as dt
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,12 +16,17 @@ from sqlalchemy import Connection, func, select, update
 
 from silentgw.gateway.store.models import Base, DeadLetter, DeadLetterState, utcnow
 
-__all__ = ["Letter", "count_open", "get", "page", "resolve", "set_aside", "tried_again"]
+__all__ = ["Letter", "count_open", "get", "page", "resolve", "set_aside", "tried_again", "why"]
 
 _letters = Base.metadata.tables[DeadLetter.__tablename__]
 
 REASON_CHARS = 1000
 TRACE_CHARS = 20000
+
+
+def why(exc: BaseException) -> tuple[str, str]:
+    """The reason (the error's class and first line) and the traceback a dead letter keeps of ``exc``."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0], "".join(traceback.format_exception(exc))
 
 
 @dataclass(frozen=True, slots=True)
