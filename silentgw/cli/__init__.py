@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from silentgw import __version__
-from silentgw.cli import config, db, demo, drivers, epc, epcis, keys, run, simulate
+from silentgw.cli import broker, config, db, demo, drivers, epc, epcis, keys, run, simulate
 from silentgw.cli.context import Context
 from silentgw.cli.logs import LogFormat, setup_logging
 
@@ -26,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(broker.app, name="broker")
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(drivers.app, name="drivers")

@@ -3,7 +3,9 @@
 What it builds, each handed its collaborators when it is made (nothing is patched in afterwards):
 
 - the **drivers** of the settings' devices, built through the driver registry (their options validated by each
-  driver's own model, refused at start with the key named), each under its own supervisor (:class:`Gateway`);
+  driver's own model, refused at start with the key named), each under its own supervisor (:class:`Gateway`); an
+  MQTT driver with no user name of its own on ``[mqtt]``'s broker connects with ``[mqtt]``'s account, and each broker
+  reached anonymously is warned about at start (:mod:`silentgw.gateway.broker`);
 - the **read pipeline** (presence, checkout, the stock ledger), restored from where the database last placed each
   item; it is the intake's consumer, and tells the outbox when it committed;
 - the **outbox** :class:`Dispatcher` and its sinks: MQTT (when ``mqtt.events``), the webhooks' (one per active
@@ -45,6 +47,7 @@ from silentgw.drivers.observations import DeviceStatus, Handed, Receipt, SensorR
 from silentgw.drivers.registry import Registry
 from silentgw.drivers.supervisor import Backoff, Clock, DeviceHealth, Supervisor, utcnow
 from silentgw.gateway.actions import Actions, Rule
+from silentgw.gateway.broker import driver_options, warn_anonymous
 from silentgw.gateway.config import ConfigError, Settings
 from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.pipeline import Pipeline
@@ -139,7 +142,7 @@ class Gateway:
 
 def build_drivers(settings: Settings, registry: Registry, *, clock: Clock = utcnow) -> dict[str, Driver]:
     """A driver for every device of the settings, options validated; :class:`ConfigError` names every bad key."""
-    options = [(d.id, d.driver.kind, d.driver.model_dump(exclude={"kind"})) for d in settings.devices]
+    options = [(d.id, d.driver.kind, driver_options(settings, d, registry)) for d in settings.devices]
     problems = registry.problems(options)
     if problems:
         raise ConfigError("invalid driver settings:\n" + "\n".join(f"  {p}" for p in problems))
@@ -161,6 +164,7 @@ async def run_gateway(
     simulation's (:class:`silentgw.simulator.player.SimClock`) when a simulated day drives the real drivers.
     """
     drivers = build_drivers(settings, registry or Registry.installed(), clock=clock)
+    warn_anonymous(settings, drivers, sink=False)
     gateway = Gateway(settings, drivers, handle=handle or Tally(), backoff_cap=backoff_cap, clock=clock)
     async with _running(gateway):
         yield gateway
@@ -208,6 +212,7 @@ class Assembly:
 def _assemble(settings: Settings, engine: Engine, *, registry: Registry, clock: Clock, backoff_cap: float) -> Assembly:
     """Every part built and wired; nothing started. A bad driver setting fails here, before the database is asked."""
     drivers = build_drivers(settings, registry, clock=clock)
+    warn_anonymous(settings, drivers, sink=settings.mqtt.events)
     source = f"urn:silentgw:{settings.site.id}"
     dispatcher = Dispatcher(engine)
     sales = SqlSales(engine, timezone=settings.site.timezone)

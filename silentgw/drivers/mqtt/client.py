@@ -45,6 +45,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from silentgw.drivers.base import DeviceUnavailable, Emit
 from silentgw.drivers.dialect import Parser
 from silentgw.drivers.mqtt.settings import MqttSettings
+from silentgw.drivers.mqtt.topics import TopicFilter
 from silentgw.drivers.observations import DeviceStatus, Receipt, Rejected
 from silentgw.drivers.supervisor import Clock, utcnow
 
@@ -82,6 +83,11 @@ class MqttConnection:
         self.dropped = 0
         """Messages dropped because the buffer was full, since the connection opened (only paho's thread writes it)."""
         self._dropped_reported = 0
+        self.stray = 0
+        """Messages that came in on a topic none of ``topics`` matches, set aside unread (only paho's thread writes)."""
+        self._stray_reported = 0
+        self._stray_topic = ""
+        self._accepts = TopicFilter(self.topics)
         self._buffer: deque[bytes] = deque()
         self.manual_ack = not settings.clean_start and settings.qos > 0
         """Whether messages are acknowledged once written (a persistent session), not when they arrive."""
@@ -172,6 +178,12 @@ class MqttConnection:
         self._settle(f"broker refused the subscription to {', '.join(refused)}" if refused else None)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if not self._accepts(message.topic):  # an old subscription of a persistent session: not this device's
+            self.stray += 1
+            self._stray_topic = message.topic
+            if self.manual_ack:
+                client.ack(message.mid, message.qos)
+            return
         buffer = self._buffer
         if len(buffer) >= self._limit:
             self.dropped += 1
@@ -247,6 +259,12 @@ class MqttConnection:
             self._dropping = False
         return dropped
 
+    def take_stray(self) -> tuple[int, str]:
+        """Messages on topics not subscribed since the last call, and the last such topic."""
+        total = self.stray
+        stray, self._stray_reported = total - self._stray_reported, total
+        return stray, self._stray_topic
+
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Queue ``payload`` on ``topic`` at the configured QoS; DeviceUnavailable when not connected."""
         if self._lost is not None or not self._client.is_connected():
@@ -297,5 +315,10 @@ async def serve(connection: MqttConnection, parser: Parser, emit: Emit, *, devic
         dropped = connection.take_dropped()
         if dropped:
             reason = f"{dropped} messages dropped: the buffer of {connection.settings.max_buffered} was full"
+            logger.warning("device %s: %s", device, reason)
+            await emit([Rejected(device, b"", reason, now)])
+        stray, topic = connection.take_stray()
+        if stray:
+            reason = f"{stray} messages set aside: they came in on {topic!r}, not a topic of this device"
             logger.warning("device %s: %s", device, reason)
             await emit([Rejected(device, b"", reason, now)])

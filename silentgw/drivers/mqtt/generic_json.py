@@ -40,6 +40,7 @@ from silentgw.drivers.mqtt.payloads import (
     to_utc,
 )
 from silentgw.drivers.mqtt.settings import MqttSettings
+from silentgw.drivers.mqtt.topics import DeviceTopics
 from silentgw.drivers.observations import Observation, Rejected, SensorReading, TagRead
 from silentgw.drivers.supervisor import Clock, utcnow
 
@@ -246,6 +247,10 @@ class GenericJsonDevice:
         if site is None:
             template = template.replace("{site}/", "").replace("/{site}", "")
         return template.replace("{site}", site or "").replace("{device}", self.device)
+
+    def device_topics(self) -> DeviceTopics:
+        """The device publishes on its topics and reads its command topic."""
+        return DeviceTopics(tuple(self.settings.topics), (self.command_topic(),))
 
     async def run(self, emit: Emit) -> None:
         """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""

@@ -8,6 +8,8 @@ Each event is one JSON object on its own line, several lines to a message::
                            "lastSeenTime": "2021-07-09T23:35:59.270000Z"}}
 
 * ``epc`` is base64: ``epcHex`` is only there when the preset turns it on, so the base64 is decoded when it is absent;
+* every event names its reader (``hostname``): with ``expect_hostname`` set, an event naming another reader, or
+  none, is set aside (:mod:`silentgw.drivers.mqtt.origin`);
 * ``peakRssiCdbm`` is in hundredths of a dBm; the time is ``lastSeenTime`` when reported, else the event's
   ``timestamp``, else the time the message arrived;
 * ``antennaConnectedEvent`` / ``antennaDisconnectedEvent`` (``{"antennaPort": 2}``) become a heartbeat whose
@@ -32,6 +34,7 @@ from pydantic import Field
 
 from silentgw.drivers.base import Emit
 from silentgw.drivers.mqtt.client import subscribe_and_serve
+from silentgw.drivers.mqtt.origin import ANY_READER, Origin
 from silentgw.drivers.mqtt.payloads import (
     IsoTimes,
     base64_epc,
@@ -44,6 +47,7 @@ from silentgw.drivers.mqtt.payloads import (
     shown,
 )
 from silentgw.drivers.mqtt.settings import MqttSettings
+from silentgw.drivers.mqtt.topics import DeviceTopics
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
 from silentgw.drivers.supervisor import Clock, utcnow
 
@@ -57,9 +61,11 @@ some eight hundred lines, more than the reader puts in one message."""
 class ImpinjIotParser:
     """Turns one message of newline-delimited Impinj reader events into observations."""
 
-    def __init__(self, device: str, *, max_payload: int = MAX_PAYLOAD) -> None:
+    def __init__(self, device: str, *, max_payload: int = MAX_PAYLOAD, origin: Origin = ANY_READER) -> None:
         self.device = device
         self.max_payload = max_payload
+        self.origin = origin
+        """The reader each event must name (``expect_hostname``); by default none is checked."""
         self._times = IsoTimes()
 
     def feed(self, data: bytes, now: dt.datetime) -> list[Observation | Rejected]:
@@ -87,6 +93,10 @@ class ImpinjIotParser:
     def _event(self, event: Any, now: dt.datetime) -> Observation | Rejected:
         if type(event) is not dict:
             return self._reject(event, "event is not a JSON object", now)
+        if self.origin.checked:
+            other = self.origin.mismatch(event)
+            if other is not None:
+                return self._reject(event, f"event {other}: not this reader's", now)
         tag = event.get("tagInventoryEvent")
         try:
             if type(tag) is dict:
@@ -145,6 +155,9 @@ class ImpinjIotReader:
         """Where the reader publishes its events."""
         max_payload: int = Field(MAX_PAYLOAD, ge=1024)
         """Bytes a message may have; a longer one is set aside unread (the default's reason: :data:`MAX_PAYLOAD`)."""
+        expect_hostname: str | None = Field(None, min_length=1, max_length=253)
+        """The reader's host name (``impinj-13-f8-f5``): every event must name it (``hostname``), else it is set
+        aside as not this reader's."""
         # The IoT device interface sends no heartbeat: every ReaderEvent it publishes (tagInventory, antenna connected
         # and disconnected, inventoryStatus, inventoryTerminated, overflow; platform.impinj.com reader_api docs) says
         # something happened, so a reader that sees no tag sends nothing at all, and silence cannot tell an idle reader
@@ -163,7 +176,12 @@ class ImpinjIotReader:
     @classmethod
     def parser(cls, device: str, settings: ImpinjIotReader.Settings) -> ImpinjIotParser:
         """The pure parser of Impinj event lines."""
-        return ImpinjIotParser(device, max_payload=settings.max_payload)
+        origin = Origin(settings.expect_hostname, hostname_keys=("hostname",))
+        return ImpinjIotParser(device, max_payload=settings.max_payload, origin=origin)
+
+    def device_topics(self) -> DeviceTopics:
+        """The reader publishes its events; it reads nothing from the broker (it is configured over HTTP)."""
+        return DeviceTopics((self.settings.event_topic,))
 
     async def run(self, emit: Emit) -> None:
         """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""

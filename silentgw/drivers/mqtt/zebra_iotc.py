@@ -9,7 +9,12 @@ The reader publishes to four endpoints its web console names; this driver subscr
        "timestamp": "2021-04-12T20:20:48.366+0000", "type": "SIMPLE"}
 
   ``peakRssi`` is in whole dBm, the offset is written ``+0000``; several events sometimes come glued in one message
-  with no delimiter (``{...}{...}``), and batched output is a JSON array.
+  with no delimiter (``{...}{...}``), and batched output is a JSON array. With ``HOSTNAME`` and ``MAC`` in the
+  operating mode's tag meta data the reader also names itself in ``data`` (``"hostName": "FX9600EE4662"``,
+  ``"MAC": "84:24:8D:EE:46:62"``); with ``expect_hostname`` / ``expect_mac`` set, a tag event naming another reader,
+  or none, is set aside (:mod:`silentgw.drivers.mqtt.origin`). The field names are the ones the IoT Connector's tag
+  meta data options report; the stored copies of Zebra's pages list the options (tag storage settings tutorial,
+  .../migration/RFIDAPI3/tagstorage.html) but hold no example event with them, so ``hostname``/``mac`` are taken too.
 * **management events** (asynchronous health): ``{"type": "heartbeat", "timestamp": ..., "data": {...}}`` becomes a
   ``DeviceStatus`` heartbeat;
 * **control responses**: ``{"command": "start", "command_id": "...", "payload": {}, "response": "success"}`` (or
@@ -41,6 +46,7 @@ from pydantic import Field
 from silentgw.drivers.base import CommandRefused, DeviceUnavailable, Emit
 from silentgw.drivers.commands import Command, StartReading, StopReading
 from silentgw.drivers.mqtt.client import MqttConnection, subscribe_and_serve
+from silentgw.drivers.mqtt.origin import ANY_READER, MAC_PATTERN, Origin
 from silentgw.drivers.mqtt.payloads import (
     MAX_ANTENNA,
     MAX_EPC_DIGITS,
@@ -58,6 +64,7 @@ from silentgw.drivers.mqtt.payloads import (
     to_utc,
 )
 from silentgw.drivers.mqtt.settings import MqttSettings
+from silentgw.drivers.mqtt.topics import DeviceTopics
 from silentgw.drivers.observations import DeviceStatus, Observation, Rejected, TagRead
 from silentgw.drivers.supervisor import Clock, utcnow
 
@@ -79,9 +86,11 @@ at 6,144: Zebra, RFD40/RFD90 MQTT API, Limits)."""
 class ZebraIotcParser:
     """Turns one ZIOTC message (tag data, management event or control response) into observations."""
 
-    def __init__(self, device: str, *, max_payload: int = MAX_PAYLOAD) -> None:
+    def __init__(self, device: str, *, max_payload: int = MAX_PAYLOAD, origin: Origin = ANY_READER) -> None:
         self.device = device
         self.max_payload = max_payload
+        self.origin = origin
+        """The reader each tag event must name (``expect_hostname``, ``expect_mac``); by default none is checked."""
         self._times = IsoTimes()
         self._stamp: object = _NO_STAMP  # no timestamp yet: never equal to one read
         self._time = _EPOCH
@@ -94,6 +103,7 @@ class ZebraIotcParser:
         events, error = json_values(data)
         out: list[Observation | Rejected] = []
         append, device, is_hex, new = out.append, self.device, _IS_HEX, tuple.__new__
+        checked = self.origin.checked  # a read that must name its reader takes the careful path, which checks it
         last_stamp, last_time = self._stamp, self._time
         for event in events:
             # The hot path, inline (a batched message carries fifty of these): a tag event whose fields all have the
@@ -107,7 +117,8 @@ class ZebraIotcParser:
                     reads = tag.get("reads", 1)
                     stamp = event.get("timestamp")
                     if (
-                        type(epc) is str
+                        not checked
+                        and type(epc) is str
                         and type(antenna) is int
                         and 0 <= antenna <= MAX_ANTENNA
                         and (rssi is None or ((type(rssi) is int or type(rssi) is float) and -200 <= rssi <= 200))
@@ -166,6 +177,10 @@ class ZebraIotcParser:
         return self._reject(event, "neither a tag event, a heartbeat nor a control response", now)
 
     def _tag(self, tag: dict[str, Any], event: dict[str, Any], now: dt.datetime) -> TagRead | Rejected:
+        if self.origin.checked:
+            other = self.origin.mismatch(tag, event)
+            if other is not None:
+                return self._reject(event, f"tag event {other}: not this reader's", now)
         try:
             epc = hex_epc(tag["idHex"])
             antenna = port(tag["antenna"])
@@ -203,6 +218,12 @@ class ZebraIotcReader:
         control_response_topic: str | None = None
         max_payload: int = Field(MAX_PAYLOAD, ge=1024)
         """Bytes a message may have; a longer one is set aside unread (the default's reason: :data:`MAX_PAYLOAD`)."""
+        expect_hostname: str | None = Field(None, min_length=1, max_length=253)
+        """The reader's host name (``FX9600EE4662``): each tag event must name it (``data.hostName``), else it is
+        set aside as not this reader's. Needs ``HOSTNAME`` in the operating mode's tag meta data."""
+        expect_mac: str | None = Field(None, pattern=MAC_PATTERN)
+        """The reader's MAC address (``84:24:8D:EE:46:62``): each tag event must name it (``data.MAC``), else it is
+        set aside as not this reader's. Needs ``MAC`` in the operating mode's tag meta data."""
         # The IoT Connector's management events interface sends heartbeats on its own (zebradevs.github.io/
         # rfid-ziotc-docs, introduction: "Heartbeats (reader temperature, CPU, RAM, etc.)"), so a reader in good
         # health is never silent, tags or none. Zebra's MQTT reference (techdocs.zebra.com/dcs/rfid/rfd40-90-mqtt/
@@ -227,12 +248,18 @@ class ZebraIotcReader:
     @classmethod
     def parser(cls, device: str, settings: ZebraIotcReader.Settings) -> ZebraIotcParser:
         """The pure parser of ZIOTC payloads."""
-        return ZebraIotcParser(device, max_payload=settings.max_payload)
+        origin = Origin(settings.expect_hostname, settings.expect_mac)
+        return ZebraIotcParser(device, max_payload=settings.max_payload, origin=origin)
 
     def topics(self) -> list[str]:
         """The topics this driver subscribes to."""
         s = self.settings
         return [t for t in (s.data_topic, s.events_topic, s.control_response_topic) if t]
+
+    def device_topics(self) -> DeviceTopics:
+        """The reader publishes tag data, management events and control responses, and reads control commands."""
+        control = self.settings.control_topic
+        return DeviceTopics(tuple(self.topics()), (control,) if control else ())
 
     async def run(self, emit: Emit) -> None:
         """Subscribe and emit until cancelled; DeviceUnavailable when the broker is lost."""

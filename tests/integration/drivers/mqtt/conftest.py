@@ -37,16 +37,18 @@ def topic() -> str:
 class Publisher:
     """A paho client for the test's side of the broker: publishes at QoS 1 and waits, collects what it subscribes."""
 
-    def __init__(self, port: int = PORT) -> None:
+    def __init__(self, port: int = PORT, *, username: str | None = None, password: str | None = None) -> None:
         self.received: list[tuple[str, bytes]] = []
         self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
         self.client.on_message = lambda c, u, m: self.received.append((m.topic, bytes(m.payload)))
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.connect(HOST, port)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes) -> None:
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish and wait for the broker's PUBACK."""
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
 
     def subscribe(self, topic: str) -> None:
         """Subscribe and wait for the SUBACK (by a round trip through the broker)."""
