@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -267,6 +267,17 @@ class WebhookSettings(_Section):
     """Networks (CIDR) webhook URLs may reach though they are not public, e.g. ``["10.20.0.0/16"]`` for an ERP on
     the LAN or ``["127.0.0.1/32"]`` for a receiver on this box; each lets every integrator key send requests there.
     Loopback, private, link-local (cloud metadata), shared, multicast and reserved addresses are refused otherwise."""
+
+    @field_validator("allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        # One plain message per entry ("10.0.0.1/8 has host bits set"), not pydantic's per-union-member ones.
+        if not isinstance(value, list | tuple):
+            return value
+        try:
+            return tuple(ip_network(str(entry)) for entry in value)
+        except ValueError as exc:
+            raise ValueError(f"a network in CIDR form, such as 10.20.0.0/16: {exc}") from None
 
 
 class CommandSettings(_Section):
