@@ -49,6 +49,7 @@ from silentgw.drivers.supervisor import Backoff, Clock, DeviceHealth, Supervisor
 from silentgw.gateway.actions import Actions, Rule
 from silentgw.gateway.broker import driver_options, warn_anonymous
 from silentgw.gateway.config import ConfigError, Settings
+from silentgw.gateway.egress import Egress
 from silentgw.gateway.outbox import Dispatcher
 from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.publisher import MqttSink
@@ -234,7 +235,8 @@ def _assemble(settings: Settings, engine: Engine, *, registry: Registry, clock: 
     for sink in (mqtt, actions):
         if sink is not None:
             dispatcher.add(sink)
-    webhooks = WebhookManager(engine, dispatcher, source=source)
+    egress = Egress(allow=settings.webhooks.allow_networks)  # where webhooks may go
+    webhooks = WebhookManager(engine, dispatcher, source=source, egress=egress)
     return Assembly(settings=settings, engine=engine, gateway=gateway, pipeline=pipeline, dispatcher=dispatcher,
                     actions=actions, members=members, recorder=recorder, webhooks=webhooks, mqtt=mqtt)  # fmt: skip
 

@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -54,6 +55,7 @@ __all__ = [
     "Settings",
     "SiteSettings",
     "TimeSeriesSettings",
+    "WebhookSettings",
     "ZoneSettings",
     "load_settings",
 ]
@@ -258,6 +260,26 @@ class TimeSeriesSettings(_Section):
         return seconds
 
 
+class WebhookSettings(_Section):
+    """Where webhooks may be sent: public addresses, and the networks allowed here beside them."""
+
+    allow_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    """Networks (CIDR) webhook URLs may reach though they are not public, e.g. ``["10.20.0.0/16"]`` for an ERP on
+    the LAN or ``["127.0.0.1/32"]`` for a receiver on this box; each lets every integrator key send requests there.
+    Loopback, private, link-local (cloud metadata), shared, multicast and reserved addresses are refused otherwise."""
+
+    @field_validator("allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        # One plain message per entry ("10.0.0.1/8 has host bits set"), not pydantic's per-union-member ones.
+        if not isinstance(value, list | tuple):
+            return value
+        try:
+            return tuple(ip_network(str(entry)) for entry in value)
+        except ValueError as exc:
+            raise ValueError(f"a network in CIDR form, such as 10.20.0.0/16: {exc}") from None
+
+
 class CommandSettings(_Section):
     """A command to a device, as a rule's action."""
 
@@ -349,6 +371,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     mqtt: MqttSettings = MqttSettings()
     timeseries: TimeSeriesSettings = TimeSeriesSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     locations: tuple[LocationSettings, ...] = ()
     zones: tuple[ZoneSettings, ...] = ()
     devices: tuple[DeviceSettings, ...] = ()

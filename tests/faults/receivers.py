@@ -11,7 +11,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from silentgw.gateway.webhooks import SIGNATURE_HEADER, verify
+from silentgw.gateway.webhooks import verify
 
 __all__ = ["EventSubscriber", "WebhookReceiver"]
 
@@ -73,7 +73,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                ok = verify(receiver.secret, body, self.headers.get(SIGNATURE_HEADER, ""))
+                ok = verify(receiver.secret, body, dict(self.headers.items()))
                 with receiver.lock:
                     if ok:
                         receiver.ids += [event["id"] for event in orjson.loads(body)]

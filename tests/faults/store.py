@@ -134,6 +134,9 @@ port = {api}
 [mqtt]
 port = {port}
 events = true
+
+[webhooks]
+allow_networks = ["127.0.0.1/32"]  # the tests' receiver on this box
 {LAYOUT}
 [[devices]]
 id = "reader-shelf"

@@ -26,7 +26,8 @@ from silentgw.api.auth import allow
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import AwareInstant, PageOut, Seq
 from silentgw.gateway import webhooks
-from silentgw.gateway.catalog import NotFound
+from silentgw.gateway.catalog import InvalidValue, NotFound
+from silentgw.gateway.egress import DestinationRefused, Egress
 from silentgw.gateway.store import webhooks as store
 from silentgw.gateway.store.models import Role, WebhookState, WebhookSubscription
 from silentgw.gateway.store.webhooks import Subscription
@@ -42,7 +43,11 @@ TypeFilter = Annotated[
 Secret = Annotated[
     str,
     StringConstraints(pattern=r"^[!-~]{16,200}$"),
-    Field(description="16 to 200 visible ASCII characters; generated if omitted.", examples=["a-long-random-string"]),
+    Field(
+        description="A Standard Webhooks secret, `whsec_` and the base64 of 24 to 64 random bytes (the HMAC key); "
+        "any other string of 16 to 200 visible ASCII characters is taken as its UTF-8 bytes. Generated if omitted.",
+        examples=["whsec_1ig6va9bNUuYG9Bo87BxOM5rbOjmTr3g"],
+    ),
 ]
 SubscriptionId = Annotated[str, Path(max_length=36, description="The subscription's id")]
 
@@ -68,6 +73,15 @@ class SubscriptionIn(BaseModel):
         if len(str(url)) > 2000:
             raise ValueError("a URL of at most 2000 characters")
         return url
+
+    @field_validator("secret")
+    @classmethod
+    def _standard(cls, secret: str | None) -> str | None:
+        if secret is not None and secret.startswith(webhooks.SECRET_PREFIX):
+            key = webhooks.standard_key(secret)
+            if key is None or not 24 <= len(key) <= 64:
+                raise ValueError("a whsec_ secret is whsec_ and the padded base64 of 24 to 64 random bytes")
+        return secret
 
     @field_validator("types")
     @classmethod
@@ -112,7 +126,9 @@ class SubscriptionOut(BaseModel):
 class CreatedOut(SubscriptionOut):
     """A new subscription, with its signing secret: shown in this answer only."""
 
-    secret: str = Field(description="The HMAC-SHA256 key of `Webhook-Signature`. Keep it: it is never shown again.")
+    secret: str = Field(
+        description="The signing secret of `webhook-signature` (Standard Webhooks). Keep it: it is never shown again."
+    )
 
 
 def _out(subscription: Subscription, cursor: int, backlog: int) -> SubscriptionOut:
@@ -136,7 +152,10 @@ def _manager(request: Request) -> WebhookManager:
     # The gateway's manager when it runs in this process; otherwise one that only writes the table (the gateway
     # loads active subscriptions when it starts).
     running: WebhookManager | None = getattr(request.app.state, "webhooks", None)
-    return running if running is not None else WebhookManager(request.app.state.engine)
+    if running is not None:
+        return running
+    egress = Egress(allow=request.app.state.settings.webhooks.allow_networks)
+    return WebhookManager(request.app.state.engine, egress=egress)
 
 
 ManagerDep = Annotated[WebhookManager, Depends(_manager)]
@@ -154,10 +173,14 @@ def _not_found(subscription_id: str) -> NotFound:
 @allow(Role.INTEGRATOR)
 async def create_webhook(body: SubscriptionIn, manager: ManagerDep, request: Request, response: Response) -> CreatedOut:
     """Send events of ``types`` from now on to ``url``, signed with ``secret`` (generated when omitted; the answer
-    shows it, nothing later does)."""
+    shows it, nothing later does). A URL whose host is, or resolves to, an address that is not public (loopback,
+    private, link-local, ...) is refused unless the settings allow its network (``webhooks.allow_networks``)."""
     secret = body.secret or webhooks.new_secret()
-    subscription = await manager.create(url=str(body.url), types=body.types, secret=secret,
-                                        description=body.description)  # fmt: skip
+    try:
+        subscription = await manager.create(url=str(body.url), types=body.types, secret=secret,
+                                            description=body.description)  # fmt: skip
+    except DestinationRefused as exc:
+        raise InvalidValue(str(exc), field="url") from exc
     response.headers["Location"] = str(request.url_for("get_webhook", subscription_id=subscription.id))
     shown = await _answer(manager, subscription)
     return CreatedOut(**shown.model_dump(), secret=secret)

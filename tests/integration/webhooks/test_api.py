@@ -4,12 +4,13 @@ a page at a time, and problem+json for what cannot be done."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from tests.integration.webhooks.harness import SECRET, Receiver, mixed, running, until
+from tests.integration.webhooks.harness import LEGACY_SECRET, Receiver, mixed, running, until
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +22,7 @@ async def test_the_secret_is_shown_when_created_and_never_again(
 ) -> None:
     async with running(engine, database_url) as gateway:
         generated = await gateway.create(receiver.url("/generated"), secret=None)
-        given = await gateway.create(receiver.url("/given"), types=["silentgw.device.*"], secret=SECRET)
+        given = await gateway.create(receiver.url("/given"), types=["silentgw.device.*"], secret=LEGACY_SECRET)
         reads = [
             await gateway.api.get(f"/webhooks/{generated['id']}"),
             await gateway.api.get(f"/webhooks/{given['id']}"),
@@ -30,17 +31,17 @@ async def test_the_secret_is_shown_when_created_and_never_again(
             await gateway.api.post(f"/webhooks/{given['id']}/replay", json={"after_seq": 0}),
         ]
         # Each subscription's requests are signed with its secret, the generated one too.
-        receiver.secrets.update({"/generated": generated["secret"], "/given": SECRET})
+        receiver.secrets.update({"/generated": generated["secret"], "/given": LEGACY_SECRET})
         gateway.append(mixed(3))
         await until(lambda: len(receiver.taken("/generated")) == 3 and len(receiver.taken("/given")) == 1)
 
     assert generated["secret"].startswith("whsec_")
-    assert len(generated["secret"]) >= 40
-    assert given["secret"] == SECRET
+    assert len(base64.b64decode(generated["secret"].removeprefix("whsec_"), validate=True)) == 32
+    assert given["secret"] == LEGACY_SECRET
     assert all(r.status_code == 200 for r in reads)
     for read in reads:
         assert generated["secret"] not in read.text
-        assert SECRET not in read.text
+        assert LEGACY_SECRET not in read.text
         assert "secret" not in read.text
     assert {(r.path, r.status) for r in receiver.requests} == {("/generated", 200), ("/given", 200)}
 
@@ -73,6 +74,7 @@ BAD_INPUT = [
     ("POST", "/webhooks", {"url": "not a url"}, "body.url"),
     ("POST", "/webhooks", {"url": "https://user:password@erp.example/hook"}, "body.url"),
     ("POST", "/webhooks", {"url": URL, "secret": "too short"}, "body.secret"),
+    ("POST", "/webhooks", {"url": URL, "secret": "whsec_AAAAAAAAAAAAAAAAAAAAAA=="}, "body.secret"),  # 16 bytes
     ("POST", "/webhooks", {"url": URL, "types": ["silentgw.*.moved"]}, "body.types.0"),
     ("POST", "/webhooks", {"url": URL, "types": ["silentgw.sale.completed", "silentgw.sale.completed"]}, "body.types"),
     ("POST", "/webhooks", {"url": URL, "colour": "red"}, "body.colour"),

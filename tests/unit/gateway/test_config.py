@@ -82,6 +82,15 @@ def test_the_example_config_loads() -> None:
     assert {z.location for z in settings.zones} <= {loc.id for loc in settings.locations}
 
 
+def test_webhooks_reach_public_addresses_only_unless_networks_are_allowed(tmp_path: Path) -> None:
+    assert Settings().webhooks.allow_networks == ()
+    path = write(tmp_path, "[webhooks]\nallow_networks = ['10.20.0.0/16', '127.0.0.1/32', 'fd00::/8']\n")
+    allowed = load_settings(path, {}).webhooks.allow_networks
+    assert [str(n) for n in allowed] == ["10.20.0.0/16", "127.0.0.1/32", "fd00::/8"]
+    from_env = load_settings(None, {"SILENTGW_WEBHOOKS__ALLOW_NETWORKS": '["10.0.0.0/8"]'}).webhooks.allow_networks
+    assert [str(n) for n in from_env] == ["10.0.0.0/8"]
+
+
 def test_no_file_and_no_variables_gives_the_defaults() -> None:
     assert load_settings(None, {}) == Settings()
 
@@ -165,6 +174,8 @@ def test_the_environment_alone_configures_everything() -> None:
         ("database_url = 'mysql://db/x'\n", "database_url: must be a sqlite:/// or postgresql:// URL"),
         ("log_level = 'LOUD'\n", "log_level: Input should be"),
         ("[site]\nid = 'Store 1'\n", "site.id: String should match pattern"),
+        ("[webhooks]\nallow_networks = ['10.0.0.1/8']\n", "webhooks.allow_networks: a network in CIDR form"),
+        ("[webhooks]\nallow_networks = ['inside']\n", "webhooks.allow_networks: a network in CIDR form"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_key(tmp_path: Path, text: str, expected: str) -> None:
