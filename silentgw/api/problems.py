@@ -1,8 +1,14 @@
-"""Errors as ``application/problem+json`` (RFC 9457): the one place where conditions become HTTP status codes."""
+"""Errors as ``application/problem+json`` (RFC 9457): the one place where conditions become HTTP status codes.
+
+What the database or its driver says never reaches a caller, who may have no key at all: it names the server, its
+port and the role silentgw connects as. The answer says what kind of failure it was and gives an ``incident`` id; the
+log line with the driver's words carries the same id, so staff find it there.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from silentgw.gateway import redaction
 from silentgw.gateway.catalog import (
     CatalogError,
     Conflict,
@@ -61,6 +68,11 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] = Field(default_factory=list, description="The fields at fault, if any.")
+    incident: str | None = Field(
+        default=None,
+        description="The id under which the gateway's log gives the cause (the database's own words, say).",
+        examples=["5f0c2a9e41d7"],
+    )
 
 
 def _problem_response(description: str) -> dict[str, Any]:
@@ -101,6 +113,7 @@ def problem(
     slug: str | None = None,
     detail: str | None = None,
     errors: list[FieldError] | None = None,
+    incident: str | None = None,
 ) -> JSONResponse:
     """A problem+json response for ``request``."""
     body = Problem(
@@ -110,6 +123,7 @@ def problem(
         detail=detail,
         instance=request.url.path,
         errors=errors or [],
+        incident=incident,
     )
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=MEDIA_TYPE)
 
@@ -161,15 +175,23 @@ def too_large(request: Request, limit: int) -> JSONResponse:
     return response
 
 
-def unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """The 503 problem for a database that does not answer, with when to try again."""
-    response = problem(request, status=503, title="Database unavailable", slug="unavailable", detail=str(exc))
+def _incident() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def unavailable(request: Request, exc: BaseException) -> JSONResponse:
+    """The 503 problem for a database that does not answer, with when to try again; ``exc`` goes to the log only."""
+    incident = _incident()
+    logger.warning("database unavailable for %s %s (incident %s): %s", request.method, request.url.path, incident,
+                   redaction.masked_text(str(exc)))  # fmt: skip
+    detail = "The gateway cannot answer this now; try again later."
+    response = problem(request, status=503, title="Service unavailable", slug="unavailable", detail=detail,
+                       incident=incident)  # fmt: skip
     response.headers["Retry-After"] = "5"
     return response
 
 
 async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable for %s: %s", request.url.path, exc)
     return unavailable(request, exc)
 
 
@@ -177,9 +199,13 @@ async def _on_data(request: Request, exc: Exception) -> JSONResponse:
     # The database refused a value the request carried that validation let through (PostgreSQL takes no NUL
     # character in text, nor a number past its column's range): the request's fault, and nothing was written.
     assert isinstance(exc, DataError)
+    incident = _incident()
     reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    logger.info("database refused a value on %s %s: %s", request.method, request.url.path, reason)
-    return problem(request, status=422, title="A value cannot be stored", slug="unstorable", detail=reason)
+    logger.info("database refused a value on %s %s (incident %s): %s", request.method, request.url.path, incident,
+                reason)  # fmt: skip
+    detail = "A value of the request is one the database cannot store: too long, out of range, or with a NUL."
+    return problem(request, status=422, title="A value cannot be stored", slug="unstorable", detail=detail,
+                   incident=incident)  # fmt: skip
 
 
 async def _on_epc(request: Request, exc: Exception) -> JSONResponse:
@@ -190,8 +216,9 @@ async def _on_epc(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Logged with its traceback here, where it is handled; the client gets a problem, never a stack trace.
-    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(request, status=500, title="Internal server error", slug="internal")
+    incident = _incident()
+    logger.error("unexpected error on %s %s (incident %s)", request.method, request.url.path, incident, exc_info=exc)
+    return problem(request, status=500, title="Internal server error", slug="internal", incident=incident)
 
 
 _DEAD_LETTER_STATUS: dict[type[Exception], tuple[int, str, str]] = {

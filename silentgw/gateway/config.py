@@ -36,6 +36,7 @@ from pydantic_settings import (
 )
 
 from silentgw.drivers.mqtt.settings import MqttSettings as BrokerSettings
+from silentgw.gateway import redaction
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -71,7 +72,6 @@ DeviceKind = Literal["reader", "sensor", "display", "lock"]
 
 _ENV_PREFIX = "SILENTGW_"
 _ENV_NOT_SETTINGS = frozenset({"SILENTGW_CONFIG"})  # read by the command line itself: which file to load
-_SECRET_NAME = re.compile(r"(password|secret|token|key)$")
 
 
 class ConfigError(Exception):
@@ -445,9 +445,9 @@ class Settings(BaseSettings):
         return self
 
     def masked(self) -> dict[str, Any]:
-        """The effective settings as plain data, with every secret shown as ``**********``."""
-        masked: dict[str, Any] = _mask(self.model_dump(mode="json"))
-        return masked
+        """The effective settings as plain data, with every secret shown as ``**********`` (see ``redaction``)."""
+        shown: dict[str, Any] = redaction.masked(self.model_dump(mode="json"))
+        return shown
 
 
 def _unique(section: str, ids: list[str], problems: list[str]) -> set[str]:
@@ -472,20 +472,6 @@ def _cycles(locations: tuple[LocationSettings, ...]) -> list[str]:
             seen.add(up)
             up = parent[up]
     return problems
-
-
-def _mask(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _mask(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, key) for v in value]
-    if value is not None and _SECRET_NAME.search(key.lower()):
-        return "**********"
-    if key == "database_url" and isinstance(value, str):
-        value = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1**********@", value)
-        # libpq also takes the password as a query parameter: postgresql://host/db?password=...
-        return re.sub(r"([?&]password=)[^&]*", r"\1**********", value, flags=re.IGNORECASE)
-    return value
 
 
 class _EnvironSource(EnvSettingsSource):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from silentgw.gateway import zones
+from silentgw.gateway import redaction, zones
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.checkout import CheckoutRules
 from silentgw.gateway.config import LocationSettings, Settings
@@ -83,7 +83,8 @@ def apply_layout(catalog: Catalog, settings: Settings) -> LayoutChanges:
         values = {
             "name": dev.name,
             "kind": DeviceKind(dev.kind),
-            "driver": dev.driver.model_dump(),
+            # a record for people (the drivers run from the settings): its secrets are not stored
+            "driver": redaction.masked(dev.driver.model_dump()),
             "location_id": dev.location,
         }
         existed = catalog.session.get(Device, dev.id) is not None

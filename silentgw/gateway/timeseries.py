@@ -53,6 +53,7 @@ from sqlalchemy import Engine
 
 from silentgw.drivers.observations import SensorReading
 from silentgw.drivers.supervisor import DeviceHealth
+from silentgw.gateway import redaction
 from silentgw.gateway.config import Settings, TimeSeriesSettings
 from silentgw.gateway.pipeline import Counters
 from silentgw.gateway.store import history
@@ -172,6 +173,7 @@ class TimeSeriesWriter:
             raise ValueError("time series are off: no url configured")
         self.settings = settings
         self.site = site
+        self.shown = redaction.masked_text(settings.url)  # the server's URL as logs show it: its password masked
         self._clock = clock
         self._lock = threading.Lock()  # the state below; never held while calling into the client
         self._send_lock = threading.Lock()  # one caller at a time into the client (its stream is not thread-safe)
@@ -200,6 +202,7 @@ class TimeSeriesWriter:
         )
         self._api = self._client.write_api(write_options=options, success_callback=self._sent,
                                            error_callback=self._failed, retry_callback=self._retrying)  # fmt: skip
+        logger.info("time series to %s (org %s, bucket %s)", self.shown, settings.org, settings.bucket)
 
     def _thread(self, target: Callable[[], None]) -> threading.Thread:
         """The client's writing thread. When ``close()`` gave up waiting on a batch still being retried, the client
@@ -312,7 +315,7 @@ class TimeSeriesWriter:
                 self._down = True
                 self._probe_at = self._clock() + self.settings.retry_interval
                 logger.warning("time-series server %s unreachable (%s); holding up to %d points until it is back",
-                               self.settings.url, _reason(exc), self.settings.max_buffered)  # fmt: skip
+                               self.shown, _reason(exc), self.settings.max_buffered)  # fmt: skip
 
     def _sent(self, conf: Any, data: bytes) -> None:
         n = _count(data)
@@ -322,7 +325,7 @@ class TimeSeriesWriter:
             if self._down:
                 self._down = False
                 logger.warning("time-series server %s is back: %d points held are sent, %d were dropped",
-                               self.settings.url, len(self._held), self._outage_dropped)  # fmt: skip
+                               self.shown, len(self._held), self._outage_dropped)  # fmt: skip
                 self._outage_dropped = 0
                 self._later(0)
 
@@ -337,7 +340,7 @@ class TimeSeriesWriter:
                     self._later(max(0.0, self._probe_at - self._clock()))
             else:
                 self._rejected += len(lines)
-                logger.error("time-series server %s refused %d points: %s", self.settings.url, len(lines),
+                logger.error("time-series server %s refused %d points: %s", self.shown, len(lines),
                              _reason(exc))  # fmt: skip
 
     def close(self) -> None:
@@ -361,7 +364,7 @@ class TimeSeriesWriter:
 
 def _reason(exc: BaseException) -> str:
     """The first line of what went wrong (urllib3's MaxRetryError keeps the last error as its ``reason``)."""
-    text = str(getattr(exc, "reason", None) or exc)
+    text = redaction.masked_text(str(getattr(exc, "reason", None) or exc))
     return text.splitlines()[0] if text else type(exc).__name__
 
 

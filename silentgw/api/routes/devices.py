@@ -1,4 +1,9 @@
-"""Devices: readers (with their antenna-to-zone map), sensors, displays and locks, with their driver settings."""
+"""Devices: readers (with their antenna-to-zone map), sensors, displays and locks, with their driver settings.
+
+A device's driver options here are a record for people: the gateway runs the drivers of its settings file. Their
+secrets are write-only: a write may carry one, the database keeps only that it is set, and every read shows it as
+``**********`` (see ``gateway/redaction.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep
 from silentgw.api.schemas import PageOut, Slug
+from silentgw.gateway import redaction
 from silentgw.gateway.catalog import Catalog
 from silentgw.gateway.store.models import Device, DeviceKind, Location
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 Name = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
+
+SECRETS = (
+    "Secrets are write-only: an option named like a secret (`password`, `token`, `secret`, `api_key`, ...) and the "
+    "password of a URL (`mqtt://user:PASSWORD@host`) are not stored and read back as `**********` when set."
+)
 
 
 class DriverIn(BaseModel):
@@ -48,7 +59,7 @@ class DeviceIn(BaseModel):
     id: Slug
     name: Name = ""
     kind: DeviceKind
-    driver: DriverIn
+    driver: DriverIn = Field(description=f"The driver and its options. {SECRETS}")
     location: Slug | None = None
     enabled: bool = True
     antennas: list[AntennaIn] = Field(default_factory=list, max_length=64)
@@ -65,7 +76,11 @@ class DevicePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    driver: DriverIn | None = None
+    driver: DriverIn | None = Field(
+        default=None,
+        description=f"The driver and its options, replacing the stored ones; a secret left out stays "
+        f"set (`null` unsets it). {SECRETS}",
+    )
     location: Slug | None = None
     enabled: bool | None = None
     antennas: list[AntennaIn] | None = Field(default=None, max_length=64)
@@ -89,7 +104,7 @@ class DeviceOut(BaseModel):
     id: str
     name: str
     kind: DeviceKind
-    driver: dict[str, Any]
+    driver: dict[str, Any] = Field(description=f"The driver's kind and options. {SECRETS}")
     location: str | None
     enabled: bool
     antennas: list[AntennaOut]
@@ -101,7 +116,7 @@ def _out(row: Device, catalog: Catalog, antennas: list[Any] | None = None) -> De
         id=row.id,
         name=row.name,
         kind=row.kind,
-        driver=row.driver,
+        driver=redaction.masked(row.driver),  # stored masked; masked again should a row predate that
         location=row.location_id,
         enabled=row.enabled,
         antennas=[AntennaOut(port=a.port, zone=a.zone_id) for a in found],
@@ -118,7 +133,7 @@ def create_device(body: DeviceIn, catalog: CatalogDep, request: Request, respons
             id=body.id,
             name=body.name,
             kind=body.kind,
-            driver=body.driver.model_dump(),
+            driver=redaction.written(body.driver.model_dump(), {}),
             location_id=body.location,
             enabled=body.enabled,
             site_id=site.id,
@@ -156,10 +171,14 @@ def get_device(device_id: str, catalog: CatalogDep) -> DeviceOut:
 
 @router.patch("/{device_id}", summary="Update a device")
 def update_device(device_id: str, body: DevicePatch, catalog: CatalogDep) -> DeviceOut:
-    """Change the fields given; ``"location": null`` detaches it from its location."""
+    """Change the fields given; ``"location": null`` detaches it from its location. ``driver`` replaces the options,
+    except that a secret it leaves out stays set (``"password": null`` unsets one) while the kind stays the same."""
     row = catalog.get(Device, device_id)
     changes = body.model_dump(exclude_unset=True)
     antennas = changes.pop("antennas", None)
+    if changes.get("driver") is not None:
+        same_kind = changes["driver"]["kind"] == row.driver.get("kind")
+        changes["driver"] = redaction.written(changes["driver"], row.driver if same_kind else {})
     if "location" in changes:
         catalog.require(Location, changes["location"], field="location")
         changes["location_id"] = changes.pop("location")

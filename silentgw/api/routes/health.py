@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -12,8 +10,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from silentgw.api.problems import Problem, unavailable
 
 router = APIRouter(tags=["health"])
-
-logger = logging.getLogger(__name__)
 
 
 @router.get("/healthz", summary="The process is up")
@@ -33,7 +29,6 @@ def readyz(request: Request) -> JSONResponse:
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        logger.warning("not ready: database unavailable: %s", exc)
-        # the same problem as any route gives when the database is down, Retry-After included
+        # the same problem as any route gives when the database is down (Retry-After included); the cause is logged
         return unavailable(request, getattr(exc, "orig", None) or exc)
     return JSONResponse({"status": "ready", "database": request.app.state.engine.dialect.name})

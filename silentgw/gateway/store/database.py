@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from silentgw.gateway import redaction
+
 __all__ = [
     "StoreError",
     "StoreUnavailable",
@@ -26,6 +28,7 @@ __all__ = [
     "head_revision",
     "insert_or_skip",
     "normalise_url",
+    "shown",
     "transient",
     "upgrade",
 ]
@@ -146,18 +149,23 @@ def _alembic_config(engine: Engine) -> Config:
     return config
 
 
+def shown(engine: Engine) -> str:
+    """The engine's URL as logs and messages show it: a password in it (userinfo or query) masked."""
+    return redaction.masked_text(engine.url.render_as_string(hide_password=False))
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (the newest by default)."""
-    logger.info("upgrading database %s to %s", engine.url.render_as_string(hide_password=True), revision)
+    logger.info("upgrading database %s to %s", shown(engine), revision)
     try:
         command.upgrade(_alembic_config(engine), revision)
     except (StoreUnavailable, SQLAlchemyError) as exc:
-        raise StoreUnavailable(f"could not upgrade {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
+        raise StoreUnavailable(f"could not upgrade {shown(engine)}: {exc}") from exc
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to ``revision`` (``"base"`` drops every table silentgw made)."""
-    logger.info("downgrading database %s to %s", engine.url.render_as_string(hide_password=True), revision)
+    logger.info("downgrading database %s to %s", shown(engine), revision)
     command.downgrade(_alembic_config(engine), revision)
 
 

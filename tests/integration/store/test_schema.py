@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,14 @@ from sqlalchemy import Engine, delete, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from silentgw.gateway.store.database import connect, current_revision, downgrade, head_revision, upgrade
+from silentgw.gateway.store.database import (
+    StoreUnavailable,
+    connect,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from silentgw.gateway.store.models import (
     Base,
     Item,
@@ -157,3 +165,14 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     eng.dispose()
+
+
+def test_upgrading_names_the_database_without_its_password(caplog: pytest.LogCaptureFixture) -> None:
+    # libpq takes the password in the query too; nothing listens on port 1, so the upgrade fails at once
+    caplog.set_level(logging.INFO, logger="silentgw")
+    eng = connect("postgresql://gw:user-s3cret@127.0.0.1:1/silentgw?sslmode=disable&password=query-s3cret")
+    with pytest.raises(StoreUnavailable) as refused:
+        upgrade(eng)
+    eng.dispose()
+    assert "upgrading database postgresql+psycopg://gw:**********@127.0.0.1:1/silentgw" in caplog.text
+    assert "s3cret" not in caplog.text + str(refused.value)

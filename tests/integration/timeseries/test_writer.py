@@ -4,6 +4,7 @@ past its bound the writer drops the oldest points and counts them."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections import Counter as Tally
 from typing import Any
@@ -15,7 +16,7 @@ from silentgw.drivers.supervisor import DeviceHealth
 from silentgw.gateway.config import TimeSeriesSettings
 from silentgw.gateway.pipeline import Counters
 from silentgw.gateway.timeseries import TimeSeriesWriter
-from tests.integration.timeseries.conftest import VictoriaMetrics, wait_for
+from tests.integration.timeseries.conftest import VictoriaMetrics, free_port, wait_for
 
 SITE = "store-1"
 
@@ -193,3 +194,16 @@ def test_closing_with_the_server_away_gives_up_within_its_wait(victoria: Victori
     assert time.monotonic() - started < 3
     assert writer.stats.written == 0
     assert writer.stats.held + writer.stats.in_flight == 20
+
+
+def test_the_log_never_shows_the_servers_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, influxdb-client's and urllib3's included
+    url = f"http://vm:ts-s3cret@127.0.0.1:{free_port()}"  # nothing listens there: the writer logs the outage
+    settings = TimeSeriesSettings(url=url, token="tok-s3cret", batch_size=5, flush_interval=0.05, retry_interval=0.1)
+    writer = TimeSeriesWriter(settings, site=SITE, close_wait=0.5)
+    writer.write_readings(temperatures(recent(), 5))
+    wait_for(lambda: writer.stats.down)
+    writer.close()
+
+    assert "http://vm:**********@127.0.0.1" in caplog.text  # the server is named, its password masked
+    assert "s3cret" not in caplog.text

@@ -75,6 +75,46 @@ def test_config_show_prints_the_effective_settings_with_secrets_masked(tmp_path:
     assert "s3cret" not in result.output
 
 
+SECRETS = """
+database_url = "postgresql://gw:db-s3cret@db.internal:5432/silentgw?sslmode=require&password=q-s3cret"
+
+[mqtt]
+username = "gw"
+password = "mqtt-s3cret"
+
+[timeseries]
+url = "http://vm:ts-s3cret@metrics.internal:8428"
+token = "tok-s3cret"
+
+[[locations]]
+id = "shop"
+name = "Shop"
+kind = "site"
+
+[[devices]]
+id = "dock-reader"
+kind = "reader"
+driver = { kind = "zebra-iotc", username = "fx", password = "dev-s3cret", url = "mqtts://fx:url-s3cret@b:8883" }
+
+[[devices]]
+id = "cloud-scale"
+kind = "sensor"
+driver = { kind = "generic-json", url = "https://api.example/v1?api_key=key-s3cret&site=1", secret = "cs-s3cret" }
+"""
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_config_show_holds_no_secret_wherever_it_is_written(tmp_path: Path, as_json: bool) -> None:
+    result = run("-c", str(write(tmp_path, SECRETS)), "config", "show", *(["--json"] if as_json else []))
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    settings = json.loads(result.stdout if as_json else result.stdout.partition("\n")[2])
+    assert settings["timeseries"]["url"] == "http://vm:**********@metrics.internal:8428"  # who and where stay
+    assert settings["devices"][0]["driver"]["url"] == "mqtts://fx:**********@b:8883"
+    assert settings["devices"][1]["driver"]["url"] == "https://api.example/v1?api_key=**********&site=1"
+    assert settings["database_url"].endswith("?sslmode=require&password=**********")
+
+
 def test_config_show_json_is_json_alone(tmp_path: Path) -> None:
     result = run("-c", str(write(tmp_path, CONFIG)), "config", "show", "--json")
     assert result.exit_code == 0, result.output
