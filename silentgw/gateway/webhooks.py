@@ -76,6 +76,7 @@ from silentgw import __version__
 from silentgw.gateway.egress import Egress, EgressError
 from silentgw.gateway.events import StoredEvent, cloudevent, matches
 from silentgw.gateway.outbox import Dispatcher, SinkError, in_thread
+from silentgw.gateway.redaction import masked_text
 from silentgw.gateway.store import webhooks as store
 from silentgw.gateway.store.database import StoreUnavailable
 from silentgw.gateway.store.models import WebhookState, utcnow
@@ -328,7 +329,9 @@ class WebhookSink:
             raise exc
         self.stopped = True
         why = f"parked after {failures} failures in a row" if exists else "deleted"
-        logger.warning("webhook %s (%s) %s; last error: %s", self.subscription.id, self.subscription.url, why, reason)
+        logger.warning(
+            "webhook %s (%s) %s; last error: %s", self.subscription.id, masked_text(self.subscription.url), why, reason
+        )
         if self.on_stop is not None:
             self.on_stop(self)
         raise DeliveryStopped(f"webhook {self.subscription.id} {why}: {reason}") from exc

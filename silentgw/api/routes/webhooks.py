@@ -28,6 +28,7 @@ from silentgw.api.schemas import AwareInstant, PageOut, Seq
 from silentgw.gateway import webhooks
 from silentgw.gateway.catalog import InvalidValue, NotFound
 from silentgw.gateway.egress import DestinationRefused, Egress
+from silentgw.gateway.redaction import masked_text
 from silentgw.gateway.store import webhooks as store
 from silentgw.gateway.store.models import Role, WebhookState, WebhookSubscription
 from silentgw.gateway.store.webhooks import Subscription
@@ -110,7 +111,7 @@ class SubscriptionOut(BaseModel):
     """A subscription and how delivery to it is going (never its secret)."""
 
     id: str
-    url: str
+    url: str = Field(description="Where events are POSTed; a secret in its query string shows as **********")
     types: list[str]
     description: str
     state: WebhookState = Field(description="active, or parked after too many failures in a row")
@@ -134,7 +135,7 @@ class CreatedOut(SubscriptionOut):
 def _out(subscription: Subscription, cursor: int, backlog: int) -> SubscriptionOut:
     return SubscriptionOut(
         id=subscription.id,
-        url=subscription.url,
+        url=masked_text(subscription.url),  # a token in the query string is a secret: write-only
         types=list(subscription.types),
         description=subscription.description,
         state=subscription.state,

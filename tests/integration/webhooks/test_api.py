@@ -46,6 +46,17 @@ async def test_the_secret_is_shown_when_created_and_never_again(
     assert {(r.path, r.status) for r in receiver.requests} == {("/generated", 200), ("/given", 200)}
 
 
+async def test_a_token_in_the_url_is_write_only(engine: Engine, database_url: str) -> None:
+    async with running(engine, database_url, deliver=False) as gateway:
+        made = await gateway.create("https://erp.example/hook?tenant=7&token=s3cr3t-t0ken")
+        reads = [await gateway.api.get(f"/webhooks/{made['id']}"), await gateway.api.get("/webhooks")]
+
+    assert all(r.status_code == 200 for r in reads)
+    for read in reads:
+        assert "s3cr3t-t0ken" not in read.text
+    assert reads[0].json()["url"] == "https://erp.example/hook?tenant=7&token=**********"
+
+
 async def test_the_list_is_in_creation_order_a_page_at_a_time(engine: Engine, database_url: str) -> None:
     async with running(engine, database_url, deliver=False) as gateway:
         made = []
