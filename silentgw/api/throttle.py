@@ -18,7 +18,7 @@ The policy (the settings' ``[access]`` section; defaults in brackets):
   usually given a whole one.
 - **Memory is bounded**: at most :data:`CAPACITY` addresses are kept, each with at most ``max_failures`` times;
   past that the address whose last failure is the oldest is forgotten first, so a flood of addresses costs a fixed
-  size (about 2 MB at the defaults) and can only make the throttle forget earlier failures.
+  size (about 6 MB at the defaults, measured) and can only make the throttle forget earlier failures.
 
 Failures are counted in the process's memory: a restart forgets them, and each API process counts its own.
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
@@ -64,7 +64,7 @@ class Throttle:
         self.window = window
         self.capacity = capacity
         self.proxies: tuple[Network, ...] = tuple(ip_network(p, strict=False) for p in proxies)
-        self._failed: OrderedDict[str, deque[float]] = OrderedDict()
+        self._failed: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()  # the page's sign-in counts from worker threads, the API on the event loop
 
     def __len__(self) -> int:
@@ -93,8 +93,9 @@ class Throttle:
             return
         now = time.monotonic() if now is None else now
         with self._lock:
-            times = self._failed.pop(address, None) or deque(maxlen=self.failures)
+            times = self._failed.pop(address, None) or []
             times.append(now)
+            del times[: -self.failures]  # only the last `failures` count (a list: a third of a deque's size)
             self._failed[address] = times  # the most recently failed last
             while len(self._failed) > self.capacity:
                 self._failed.popitem(last=False)
