@@ -1,8 +1,11 @@
-"""Throttling on SQLite and PostgreSQL: a client address that sent 10 bad API keys or failed 10 sign-ins within a
-minute is answered 429 (problem+json for the API, the sign-in form for the page) with Retry-After; other addresses,
-and good keys, are not held back; X-Forwarded-For names the client only when the peer is a trusted proxy."""
+"""Throttling (kept in memory, so on SQLite alone): a client address that sent 10 bad API keys or failed 10 sign-ins
+within a minute is answered 429 (problem+json for the API, the sign-in form for the page) with Retry-After; other
+addresses, and good keys, are not held back; X-Forwarded-For names the client only when the peer is a trusted
+proxy."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +21,12 @@ PRODUCTS = "/api/v1/products"
 
 def from_address(app: object, host: str) -> TestClient:
     return TestClient(app, client=(host, 40000))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: what is counted lives in the process, whatever the database."""
+    return f"sqlite:///{tmp_path / 'silentgw.db'}"
 
 
 @pytest.fixture
