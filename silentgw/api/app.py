@@ -40,6 +40,7 @@ from silentgw.api.routes import (
     webhooks,
     zones,
 )
+from silentgw.api.throttle import Throttle
 from silentgw.gateway.app import Gateway
 from silentgw.gateway.config import Settings
 from silentgw.gateway.outbox import Dispatcher
@@ -104,6 +105,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    access = settings.access
+    app.state.throttle = Throttle(failures=access.max_failures, window=access.failure_window,
+                                  proxies=access.trusted_proxies)  # fmt: skip
     if engine is not None:
         attach(app, engine)  # at once: a caller's engine serves even a transport that runs no lifespan
     app.state.gateway = gateway
@@ -124,7 +128,7 @@ def create_app(
             module.router, prefix=API_PREFIX, dependencies=guarded,
             responses={**problems.PROBLEM_RESPONSES, **problems.AUTH_RESPONSES},
         )  # fmt: skip
-    app.include_router(ui.router)  # the staff page at /, signed in with a key kept in a cookie it alone reads
+    app.include_router(ui.router)  # the staff page at /, signed in with a session kept in a cookie it alone reads
     app.mount(ui.STATIC_PATH, ui.static_files(), name="ui-static")
     document(route for _, route in guarded_routes())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -6,7 +6,8 @@ the API read (and hold) hundreds of megabytes. :class:`Intake` stands in front o
 middleware that never buffers:
 
 - a request bringing a body to a path that needs a key (the API, EPCIS) without a valid one is answered 401 before
-  a byte of its body is read (its role is checked later, by the route, as for any request);
+  a byte of its body is read (its role is checked later, by the route, as for any request), or 429 when its
+  address sent too many bad keys lately (``api/throttle.py``);
 - a body announced (``Content-Length``) as larger than ``limit`` bytes is answered 413 at once;
 - a body that is not announced (chunked) is counted as it streams and cut off as soon as it passes ``limit``: 413.
 
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from silentgw.api import auth, problems
+from silentgw.api.throttle import Throttled
 from silentgw.gateway.store.database import StoreUnavailable
 
 __all__ = ["Intake"]
@@ -67,6 +69,9 @@ class Intake:
                 refused = await auth.refusal(request)
             except StoreUnavailable as exc:
                 await self.refuse(problems.unavailable(request, exc), request, receive, send)
+                return
+            except Throttled as exc:
+                await self.refuse(problems.throttled(request, exc), request, receive, send)
                 return
             if refused is not None:
                 await self.refuse(problems.unauthorized(request, refused), request, receive, send)

@@ -8,6 +8,7 @@ log line with the driver's words carries the same id, so staff find it there.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from http import HTTPStatus
 from typing import Any
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from silentgw.api.throttle import Throttled
 from silentgw.gateway import redaction
 from silentgw.gateway.catalog import (
     CatalogError,
@@ -43,6 +45,7 @@ __all__ = [
     "epc_problem",
     "install",
     "problem",
+    "throttled",
     "too_large",
     "unauthorized",
 ]
@@ -92,6 +95,7 @@ TOO_LARGE = "The request body is larger than the API takes (the setting `api.max
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem_response("No API key, or one that is unknown or revoked"),
     403: _problem_response("The API key's role may not do this"),
+    429: _problem_response("Too many bad keys from this address lately; try again after `Retry-After` seconds"),
 }
 """The problem responses of every route that needs an API key."""
 
@@ -165,6 +169,20 @@ def unauthorized(request: Request, detail: str) -> JSONResponse:
     response = problem(request, status=401, title=HTTPStatus.UNAUTHORIZED.phrase, detail=detail)
     response.headers.update({**CHALLENGE, "Connection": "close"})
     return response
+
+
+def throttled(request: Request, exc: Throttled) -> JSONResponse:
+    """The 429 problem for a client address that sent too many bad keys lately (``api/throttle.py``)."""
+    wait = max(1, math.ceil(exc.retry_after))
+    detail = f"too many failed attempts from this address; try again in {wait} s"
+    response = problem(request, status=429, title="Too many requests", slug="throttled", detail=detail)
+    response.headers.update({"Retry-After": str(wait), "Connection": "close"})
+    return response
+
+
+async def _on_throttled(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Throttled)
+    return throttled(request, exc)
 
 
 def too_large(request: Request, limit: int) -> JSONResponse:
@@ -246,6 +264,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CatalogError, _on_catalog)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(StoreUnavailable, _on_unavailable)
+    app.add_exception_handler(Throttled, _on_throttled)
     app.add_exception_handler(EpcError, _on_epc)
     app.add_exception_handler(DataError, _on_data)
     for condition in _DEAD_LETTER_STATUS:

@@ -48,7 +48,7 @@ def list_(ctx: typer.Context) -> None:
 
 @app.command("revoke")
 def revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
-    """Revoke a key: it stops working (within seconds in a running gateway)."""
+    """Revoke a key: it stops working within a second in a running gateway, and its staff page sessions end."""
     engine = connect(context(ctx).settings().database_url)
     try:
         with engine.begin() as conn:

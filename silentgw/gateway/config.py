@@ -40,6 +40,7 @@ from silentgw.gateway import redaction
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
+    "AccessSettings",
     "AntennaSettings",
     "ApiSettings",
     "CommandSettings",
@@ -198,6 +199,30 @@ class ApiSettings(_Section):
     port: int = Field(default=8000, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
     """The largest request body taken (a larger one is answered 413); no route needs more than a few kilobytes."""
+
+
+class AccessSettings(_Section):
+    """How long a staff page sign-in lasts, and how failed attempts are held back (``api/throttle.py`` states the
+    policy): failed sign-ins and bad API keys are counted per client address."""
+
+    session_lifetime: float = Field(default=43_200, gt=0, le=2_592_000)
+    """Seconds a sign-in on the staff page lasts at most, used or not (12 hours: a shift)."""
+    session_idle: float = Field(default=1_800, gt=0, le=2_592_000)
+    """Seconds a signed-in page may go unused before its session ends."""
+    max_failures: int = Field(default=10, ge=0, le=100_000)
+    """Failed sign-ins and bad API keys a client address may have within ``failure_window``; past it, 429. 0: off."""
+    failure_window: float = Field(default=60, gt=0, le=86_400)
+    """Seconds a failure counts against its address."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of reverse proxies whose ``X-Forwarded-For`` names the client; by default none: the
+    client is the socket's peer."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            ip_network(entry, strict=False)  # a ValueError names the entry
+        return value
 
 
 class MqttSettings(BrokerSettings):
@@ -369,6 +394,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     site: SiteSettings = SiteSettings()
     api: ApiSettings = ApiSettings()
+    access: AccessSettings = AccessSettings()
     mqtt: MqttSettings = MqttSettings()
     timeseries: TimeSeriesSettings = TimeSeriesSettings()
     webhooks: WebhookSettings = WebhookSettings()

@@ -73,13 +73,16 @@ def test_signing_in_with_a_key_shows_the_page(contexts: Callable[..., BrowserCon
     page.get_by_label("API key").fill("sgw_000000000000_not-a-key")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("That key is not valid")
-    page.get_by_label("API key").fill(key(served, Role.STAFF))
+    secret = key(served, Role.STAFF)
+    page.get_by_label("API key").fill(secret)
     page.get_by_role("button", name="Sign in").click()
     for heading in ("Stock", "Low stock and restock", "Find an item", "Live events", "Devices"):
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
     expect(page.locator(".badge")).to_have_text("staff")
     (cookie,) = context.cookies()
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Strict", "/")
+    assert cookie["name"] == "silentgw_session"  # a session's id, never the key
+    assert secret.split("_")[-1] not in cookie["value"]
     # the cookie signs in the page alone: the API still wants its key in a header
     assert context.request.get("/api/v1/stock").status == 401
     page.get_by_role("button", name="Sign out").click()

@@ -1,4 +1,5 @@
-"""API keys (admins only): make one (the key is in that answer and no other), list them, revoke one."""
+"""API keys (admins only): make one (the key is in that answer and no other), list them, revoke one; list and end
+the staff page sessions signed in with one."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from silentgw.api.auth import KeyCache, allow
-from silentgw.api.deps import SessionDep
+from silentgw.api.deps import SessionDep, SettingsDep
 from silentgw.gateway.catalog import NotFound
-from silentgw.gateway.store import keys
+from silentgw.gateway.store import keys, pagesessions
 from silentgw.gateway.store.models import Role
 
 router = APIRouter(prefix="/keys", tags=["keys"])
@@ -68,3 +69,36 @@ def revoke_key(key_id: str, session: SessionDep, request: Request) -> None:
         raise NotFound(f"no active key {key_id!r}")
     cache: KeyCache = request.app.state.keys
     cache.forget()
+
+
+class PageSessionOut(BaseModel):
+    """A staff page session signed in with a key (never its id)."""
+
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    last_seen_at: dt.datetime
+
+
+def _known(session: SessionDep, key_id: str) -> None:
+    if not any(k.id == key_id for k in keys.list_keys(session.connection())):
+        raise NotFound(f"no key {key_id!r}")
+
+
+@router.get("/{key_id}/sessions", summary="List a key's staff page sessions")
+@allow()
+def list_key_sessions(key_id: str, session: SessionDep, settings: SettingsDep) -> list[PageSessionOut]:
+    """The staff page sessions signed in with the key that have not ended, oldest first (404 if there is no such
+    key)."""
+    _known(session, key_id)
+    found = pagesessions.list_for_key(session.connection(), key_id, idle=settings.access.session_idle,
+                                      now=dt.datetime.now(dt.UTC))  # fmt: skip
+    return [PageSessionOut(created_at=s.created_at, expires_at=s.expires_at, last_seen_at=s.last_seen_at)
+            for s in found]  # fmt: skip
+
+
+@router.delete("/{key_id}/sessions", status_code=status.HTTP_204_NO_CONTENT, summary="End a key's staff page sessions")
+@allow()
+def end_key_sessions(key_id: str, session: SessionDep) -> None:
+    """Sign out every browser signed in with the key, which stays valid (404 if there is no such key)."""
+    _known(session, key_id)
+    pagesessions.end_for_key(session.connection(), key_id)

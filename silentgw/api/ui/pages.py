@@ -1,4 +1,5 @@
-"""The staff page's routes: the page at ``/``, signing in and out, restock steps, and the live feed it follows.
+"""The staff page's routes: the page at ``/``, signing in and out (a session: ``signin.py``), restock steps, and the
+live feed it follows.
 
 Plain server-rendered HTML (Jinja2, everything escaped) that works without JavaScript; one small script adds the
 live event feed. Every answer forbids framing and scripts from elsewhere (``Content-Security-Policy``). The routes
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+import math
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,11 +22,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
-from silentgw.api.auth import roles_of
+from silentgw.api.auth import roles_of, verified
 from silentgw.api.deps import CatalogDep, SettingsDep
 from silentgw.api.routes import events, restock
 from silentgw.api.routes.restock import RequestOut
 from silentgw.api.schemas import Seq
+from silentgw.api.throttle import Throttled
 from silentgw.api.ui import sections, signin
 from silentgw.gateway.catalog import Catalog, Conflict, NotFound
 from silentgw.gateway.config import Settings
@@ -88,7 +92,16 @@ def _html(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 def _signin(settings: Settings, *, message: str | None = None, status: int = 200) -> HTMLResponse:
-    return _html("signin.html", status, site=settings.site.name, message=message, role=None)
+    access = settings.access
+    return _html("signin.html", status, site=settings.site.name, message=message, role=None,
+                 lifetime=_duration(access.session_lifetime), idle=_duration(access.session_idle))  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} seconds"
 
 
 def _refused(settings: Settings, role: Role | None, text: str, status: int = 403) -> HTMLResponse:
@@ -105,13 +118,12 @@ def page(
     gtin: str = "",
     serial: str = "",
 ) -> HTMLResponse:
-    """The staff page; without a valid key in the cookie, the form that takes one."""
+    """The staff page; without a live session in the cookie, the form that takes a key."""
     role = signin.viewer(request)
     if role is None:
-        if request.cookies.get(signin.KEY_COOKIE) is None:
-            return _signin(settings)
-        response = _signin(settings, message="Your key is no longer valid (revoked?). Paste a current one.")
-        signin.forget(response, request)
+        ended = "Your session has ended: it expired, or was signed out, or its key is no longer valid. Sign in again."
+        response = _signin(settings, message=ended if signin.SESSION_COOKIE in request.cookies else None)
+        signin.signed_out(response, request)
         return response
     since, feed = sections.recent_events(catalog)
     tz = _zone(settings)
@@ -140,26 +152,34 @@ def page(
 def login(
     request: Request, settings: SettingsDep, fields: Annotated[dict[str, str], Depends(signin.form_fields)]
 ) -> Response:
-    """Check the pasted key; keep it in a cookie and go to the page, or show the form again (401)."""
+    """Check the pasted key; start a session, keep its id in a cookie and go to the page; or show the form again
+    (401; 429 when this address failed too often lately)."""
     if signin.cross_site(request):
         return _refused(settings, None, "This form was sent from another site.")
     key = fields.get("key", "").strip()
-    role = signin.role_of(request, key) if 0 < len(key) <= 200 else None
+    try:
+        role = verified(request, key)
+    except Throttled as exc:
+        wait = max(1, math.ceil(exc.retry_after))
+        held = _signin(settings, message=f"Too many failed attempts from your address. Try again in {wait} seconds.",
+                       status=429)  # fmt: skip
+        held.headers["Retry-After"] = str(wait)
+        return held
     if role is None:
         return _signin(settings, message="That key is not valid (unknown or revoked). Check it and try again.",
                        status=401)  # fmt: skip
     response = RedirectResponse("/", status_code=303)
-    signin.keep(response, request, key)
+    signin.sign_in(response, request, key)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, settings: SettingsDep) -> Response:
-    """Forget the key in this browser."""
+    """End this browser's session."""
     if signin.cross_site(request):
         return _refused(settings, None, "This form was sent from another site.")
     response = RedirectResponse("/", status_code=303)
-    signin.forget(response, request)
+    signin.sign_out(response, request)
     return response
 
 
@@ -195,8 +215,29 @@ def restock_step(request_id: str, step: str, request: Request, catalog: CatalogD
 async def event_stream(
     request: Request, settings: SettingsDep, since_seq: Annotated[Seq | None, Query()] = None
 ) -> Response:
-    """The live stream for the page's feed, for a signed-in browser (messages without an ``event`` field)."""
-    if await asyncio.to_thread(signin.viewer, request) is None:
+    """The live stream for the page's feed, for a signed-in browser (messages without an ``event`` field); it ends
+    once the session has (looked at every :data:`RECHECK` seconds, as messages or keep-alives go out)."""
+    if await asyncio.to_thread(signin.viewer, request, touch=False) is None:
         return PlainTextResponse("Sign in first.", status_code=401)
     last = request.headers.get("last-event-id")
-    return await events.live(request, settings, since_seq=since_seq, last_event_id=last, named=False)
+    stream = await events.live(request, settings, since_seq=since_seq, last_event_id=last, named=False)
+    stream.body_iterator = _while_signed_in(request, aiter(stream.body_iterator))
+    return stream
+
+
+RECHECK = 10.0
+"""Seconds between looks, from an open live feed, at whether its session still holds."""
+
+
+async def _while_signed_in(request: Request, messages: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    look_at = time.monotonic() + RECHECK
+    try:
+        async for message in messages:
+            if time.monotonic() >= look_at:
+                if await asyncio.to_thread(signin.viewer, request, touch=False) is None:
+                    return  # signed out, expired or revoked: the browser's reconnection is then refused
+                look_at = time.monotonic() + RECHECK
+            yield message
+    finally:
+        if isinstance(messages, AsyncGenerator):
+            await messages.aclose()

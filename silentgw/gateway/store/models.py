@@ -58,6 +58,7 @@ __all__ = [
     "OrderLine",
     "OrderState",
     "OutboxCursor",
+    "PageSession",
     "Product",
     "ReorderRule",
     "RestockRequest",
@@ -709,3 +710,16 @@ class ApiKey(Base):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class PageSession(Base):
+    """A sign-in on the staff page: the SHA-256 of its random id (the browser's cookie holds the id, the server never
+    does), the key it was made from, and when it was made, ends and was last used."""
+
+    __tablename__ = "page_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column()
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    last_seen_at: Mapped[dt.datetime] = mapped_column()

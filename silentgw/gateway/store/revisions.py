@@ -1,5 +1,6 @@
 """Revision counters: one cheap read tells a process that keeps a copy of some state (the pipeline's members and
-zones) that the state changed, whoever changed it (the API, a CLI command, another process)."""
+zones, the API's verified keys) that the state changed, whoever changed it (the API, a CLI command, another
+process)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from sqlalchemy.orm import Session
 
 from silentgw.gateway.store.models import Base, Revision
 
-__all__ = ["CATALOG", "bump", "current"]
+__all__ = ["CATALOG", "KEYS", "bump", "current"]
 
 CATALOG = "catalog"
 """Members, their cards, locations, zones, devices and antennas: what the read pipeline copies into memory."""
+
+KEYS = "keys"
+"""API keys: moved by every revocation, so that an API remembering verified keys forgets them."""
 
 _revisions = Base.metadata.tables[Revision.__tablename__]
 

@@ -1,7 +1,7 @@
-"""The staff page over HTTP on SQLite and PostgreSQL: signing in with a key kept in a cookie that only the page
-reads, forms from other sites refused, restock steps for operators only (with what happened said on the next page),
-the item finder's answers to unknown and malformed EPCs, everything escaped, and device health when the gateway runs
-in the process. The browser test (tests/browser) drives the same page in Chromium."""
+"""The staff page over HTTP on SQLite and PostgreSQL: signing in with a key to a session kept in a cookie that only
+the page reads, forms from other sites refused, restock steps for operators only (with what happened said on the
+next page), the item finder's answers to unknown and malformed EPCs, everything escaped, and device health when the
+gateway runs in the process. The browser test (tests/browser) drives the same page in Chromium."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_a_key_signs_the_page_in_and_only_the_page(page: TestClient, engine: Eng
 
     response = page.post("/login", data={"key": key(engine, Role.STAFF)}, follow_redirects=False)
     cookie = response.headers["set-cookie"]
-    assert re.search(r"silentgw_key=sgw_\w+", cookie)
+    assert re.search(r"silentgw_session=[\w-]{40,}", cookie)  # a session's id (tests/.../test_page_sessions.py)
     assert all(part in cookie for part in ("HttpOnly", "SameSite=strict", "Path=/"))
     assert "Secure" not in cookie  # plain http here; over https the cookie is Secure
     shown = page.get("/")
@@ -77,17 +77,16 @@ def test_a_revoked_key_signs_the_browser_out(page: TestClient, engine: Engine) -
     page.post("/login", data={"key": secret})
     with engine.begin() as conn:
         keys.revoke(conn, key_id)
-    page.app.state.keys.forget()  # type: ignore[attr-defined]
     response = page.get("/")
     assert "no longer valid" in response.text
-    assert 'silentgw_key=""' in response.headers["set-cookie"]
+    assert 'silentgw_session=""' in response.headers["set-cookie"]
 
 
 def test_forms_from_another_site_are_refused(page: TestClient, engine: Engine) -> None:
     secret = key(engine, Role.OPERATOR)
     elsewhere = page.post("/login", data={"key": secret}, headers={"Origin": "https://evil.example"})
     assert elsewhere.status_code == 403
-    assert "silentgw_key" not in elsewhere.headers.get("set-cookie", "")
+    assert "silentgw_session" not in elsewhere.headers.get("set-cookie", "")
     marked = page.post("/login", data={"key": secret}, headers={"Sec-Fetch-Site": "cross-site"})
     assert marked.status_code == 403
     same = page.post("/login", data={"key": secret}, headers={"Origin": "http://testserver"}, follow_redirects=False)
