@@ -21,11 +21,6 @@ from tests.faults.store import FaultStore
 pytestmark = pytest.mark.faults
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent (about 1 run in 4 on a loaded 2-core box): one item of the sale made while the gateway was "
-    "down can still go missing after the restart; open, see the closing note of issue 11",
-)
 def test_a_gateway_killed_mid_burst_loses_no_read_once_restarted(make_store: Callable[..., FaultStore]) -> None:
     store = make_store()
     store.open()
