@@ -54,7 +54,8 @@ def steps(unwritten: Unwritten) -> list[Step]:
     """The steps that write ``unwritten``, in time order: the transitions stamped before a sale go before it.
 
     The ledger takes an item passing out of a shop exit while still counted as missing, so the items of a sale must
-    be sold before the pass that closed the sale is applied.
+    be sold before the pass that closed the sale is applied (the pipeline leaves out the passes checkout says were
+    carried by a session's customer; this order keeps any others of a sale's items from counting as losses).
     """
     ordered = sorted(unwritten.transitions, key=lambda t: t.time)
     out: list[Step] = []

@@ -17,6 +17,11 @@ the pad, or a UHF tag registered as a card arriving in the zone), or, with no ca
   or leaving). A session with items becomes one :class:`Sale`; one without becomes nothing.
 - **An item passing out through an exit** that is neither in an open session nor sold raises one
   :class:`UnpaidExit`. Passes through other portals (a dock door) are shipments, not exits.
+- **An item leaving with its customer** (passing out through an exit, or gone from the checkout, while in an open
+  session or once sold) is *carried*: :func:`step` returns those transitions apart, because the sale its session
+  becomes takes the item out of stock. The ledger must not also take them as losses: a basket's items pass the exit
+  a moment apart, and the session closes on the last one, so the first would otherwise count as missing before the
+  sale sold it (or a whole micro-batch before, if the last item is read later).
 
 Replays: a sale's id is derived from its checkout and the time its session opened, so the same input gives the same
 id, and each checkout remembers when its last session closed: card reads and item arrivals there stamped no later
@@ -218,6 +223,7 @@ class _Work:
         self.closed = dict(state.closed)
         self.raised = state.raised
         self.events: list[CheckoutEvent] = []
+        self.carried: list[Transition] = []
 
     def freeze(self) -> CheckoutState:
         return CheckoutState(self.rules, self.sessions, self.sold, self.closed, self.raised)
@@ -280,12 +286,16 @@ class _Work:
         if s.items and s.left == s.items.keys():
             self.close(s, t)
 
-    def leave(self, epc: str, s: Session, t: dt.datetime) -> None:
-        if t < s.items[epc] or epc in s.left:
-            return  # stale, or already gone
+    def leave(self, epc: str, s: Session, t: dt.datetime) -> bool:
+        """``epc`` leaves the checkout with the customer of ``s``; False if the news is stale (before it joined)."""
+        if t < s.items[epc]:
+            return False
+        if epc in s.left:
+            return True  # already gone: a pass out and the departure it makes are one leaving
         s = self.sessions[s.checkout] = replace(s, left=s.left | {epc}, active=max(s.active, t))
         if s.left == s.items.keys():
             self.close(s, t)
+        return True
 
     def holding(self, epc: str) -> Session | None:
         for s in self.sessions.values():
@@ -314,7 +324,10 @@ class _Work:
         elif type(event) is Departed:
             s = self.sessions.get(event.zone)
             if s is not None and event.epc in s.items:
-                self.leave(event.epc, s, event.time)
+                if self.leave(event.epc, s, event.time):
+                    self.carried.append(event)
+            elif event.zone in checkouts and event.epc in self.sold:
+                self.carried.append(event)
         elif type(event) is Passed and event.portal in self.rules.exits and event.epc not in self.members:
             self.passed(event)
 
@@ -325,10 +338,12 @@ class _Work:
                 self.sold.drop(p.epc)  # brought back: it may be sold again
             return
         if p.epc in self.sold:
+            self.carried.append(p)
             return
         s = self.holding(p.epc)
         if s is not None:
-            self.leave(p.epc, s, p.time)
+            if self.leave(p.epc, s, p.time):
+                self.carried.append(p)
             return
         alarm = UnpaidExit(p.epc, p.portal, p.time)
         if alarm not in self.raised:
@@ -348,12 +363,14 @@ def step(
     transitions: Sequence[Transition],
     members: Mapping[str, str],
     now: dt.datetime,
-) -> tuple[CheckoutState, list[CheckoutEvent]]:
+) -> tuple[CheckoutState, list[CheckoutEvent], list[Transition]]:
     """Apply a micro-batch of card reads and presence transitions (taken in time order) at ``now``.
 
     ``members`` maps a card id (EM4100 id, or the EPC of a tag registered as a card) to its member's number. Returns
-    the next state and the sales and alarms, in the order they happened. The next state shares ``state``'s sold
-    items and alarms, which the step changed in place: carry on from the state returned, never from ``state``.
+    the next state, the sales and alarms in the order they happened, and the transitions *carried*: items leaving
+    with the customer of a session (passed out through an exit, gone from the checkout), which the session's sale
+    takes out of stock, so they are no loss. The next state shares ``state``'s sold items and alarms, which the step
+    changed in place: carry on from the state returned, never from ``state``.
     """
     work = _Work(state, members)
     inputs: list[CardPresented | Transition] = [*cards, *transitions]
@@ -364,7 +381,7 @@ def step(
         work.apply(event)
     work.expire(now)
     work.forget(now)
-    return work.freeze(), work.events
+    return work.freeze(), work.events, work.carried
 
 
 @dataclass(frozen=True, slots=True)

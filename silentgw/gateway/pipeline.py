@@ -3,7 +3,8 @@
 Per micro-batch, :meth:`Pipeline.process` runs ``presence.step`` (reads become transitions), ``checkout.step`` (card
 reads and transitions become sales and unpaid-exit alarms) and records what changed in the stock ledger; each sale
 is also priced from the catalog and recorded on the member's record (``store.sales``), right after the ledger sold
-its items. Presence and checkout state live in memory; only transitions and sales touch the database.
+its items; an item its customer carried out (checkout's *carried* transitions) leaves stock by that sale alone, never
+as missing first. Presence and checkout state live in memory; only transitions and sales touch the database.
 :meth:`Pipeline.handle` is the gateway's intake consumer: drivers hand over one message at a time, so it gathers them
 until ``max_reads`` observations or ``max_wait`` seconds have come together, and runs ``process`` in a worker thread
 so that the event loop (and with it the drivers) keeps reading while the database writes.
@@ -256,13 +257,16 @@ class Pipeline:
         _, transitions = presence.step(self.presence, batch, now, received_at=received_at)  # type: ignore[arg-type]
         self.counts.observe(batch)
         cards = checkout.cards_from(batch, self.readers)  # type: ignore[arg-type]
-        self.checkout, events = checkout.step(
+        self.checkout, events, carried = checkout.step(
             self.checkout, cards=cards, transitions=transitions, members=self.members, now=now
         )
         sales = tuple(e for e in events if isinstance(e, Sale))
         told = tuple(_told(batch, events, transitions, self._watched))
-        if transitions or sales or told:
-            self.backlog.append(Unwritten(tuple(transitions), sales, told))
+        # Items carried out by their customers leave stock by their sale, not as the ledger's losses.
+        gone = set(carried)
+        ledgered = tuple(t for t in transitions if t not in gone)
+        if ledgered or sales or told:
+            self.backlog.append(Unwritten(ledgered, sales, told))
         movements, recorded = self._write(now)
         if self.readings is not None:
             found = [obs for obs in batch if type(obs) is SensorReading]

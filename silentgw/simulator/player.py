@@ -143,13 +143,16 @@ class Player:
                     await lockstep.settle(self.progress.played)
                     step_ends = observation.time + dt.timedelta(seconds=lockstep.step)
                 lockstep.clock.now = max(lockstep.clock.now, observation.time)
-            elif self.speed is not None:
-                due = (observation.time - first).total_seconds() / self.speed
-                late = due - (loop.time() - started)
-                if late > 0.001:
-                    await asyncio.sleep(late)
-            elif n % 256 == 0:
-                await asyncio.sleep(0)  # as fast as possible, but let the gateway read
+            else:
+                ahead = 0.0 if self.speed is None else (
+                    (observation.time - first).total_seconds() / self.speed - (loop.time() - started)
+                )  # fmt: skip
+                if ahead > 0.001:
+                    await asyncio.sleep(ahead)
+                elif n % 256 == 0:
+                    # as fast as possible (or catching up, behind time on a busy box), but let the gateway read and
+                    # its API answer: a player behind time that never yielded starved the demo's event loop
+                    await asyncio.sleep(0)
             self._advance(observation.time)
             source = observation.reader if isinstance(observation, TagRead) else observation.sensor
             device = self.devices.get(source)

@@ -17,6 +17,10 @@ __all__ = ["Gateway", "eventually"]
 
 T = TypeVar("T")
 
+STARTUP = 180.0
+"""Seconds `silentgw run` may take to say it is ready: usually two, but on a loaded two-core box (the suite's other
+processes) importing it alone has taken fifty. Waiting ends as soon as it is ready, or at once if it exits."""
+
 
 def eventually(check: Callable[[], T], *, seconds: float, what: str, every: float = 0.1) -> T:
     """``check()`` once it returns something true, polled every ``every`` seconds; AssertionError naming ``what``
@@ -55,7 +59,7 @@ class Gateway:
             self._api = httpx.Client(base_url=self.base, timeout=10, headers={"Authorization": f"Bearer {key}"})
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(self._command("run"), cwd=self.dir, stdout=out, stderr=subprocess.STDOUT)
-        eventually(self._ready, seconds=60, what="silentgw run ready", every=0.05)
+        eventually(self._ready, seconds=STARTUP, what="silentgw run ready", every=0.05)
 
     def _ready(self) -> bool:
         assert self.process is not None

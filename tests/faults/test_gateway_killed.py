@@ -23,8 +23,9 @@ pytestmark = pytest.mark.faults
 
 @pytest.mark.xfail(
     strict=False,
-    reason="intermittent (about 1 run in 4 on a loaded 2-core box): one item of the sale made while the gateway was "
-    "down can still go missing after the restart; open, see the closing note of issue 11",
+    reason="intermittent (2 runs in 22 measured): the pallet's portal pass can be lost. Its outer side's messages are "
+    "acknowledged once a micro-batch that wrote nothing has been processed (presence only noted half a pass), the kill "
+    "then leaves the broker only the inner side, and half a pass never passes. The sale's item going missing is fixed.",
 )
 def test_a_gateway_killed_mid_burst_loses_no_read_once_restarted(make_store: Callable[..., FaultStore]) -> None:
     store = make_store()

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from silentgw.drivers.observations import Observation
+from silentgw.drivers.observations import Observation, TagRead
 from silentgw.gateway.checkout import Sale, UnpaidExit
 from silentgw.gateway.config import Settings, load_settings
 from silentgw.gateway.pipeline import Pipeline, Processed
 from silentgw.gateway.store.models import Item, ItemState, StockMovement
+from silentgw.simulator.demo_store import DEMO_PRODUCTS
 from silentgw.simulator.store_day import StoreDay, StoreDayPlan, micro_batches
 from tests.integration.pipeline.checks import expected_stock
+from tests.tags import T0, tag
 
 EXAMPLE = Path(__file__).parents[3] / "silentgw" / "example.toml"
 PLAN = StoreDayPlan(hours=3, shoppers=12, delivery_items=10, items_per_product=2)
@@ -111,3 +113,35 @@ def test_a_restart_halfway_ends_with_the_same_stock(played: Day, settings: Setti
     run(restarted, played.batches[half:])
     assert restarted.ledger.levels() == expected_stock(played.day, settings, store)
     assert restarted.ledger.levels() == restarted.ledger.recount()
+
+
+def test_a_basket_walked_out_item_by_item_is_sold_and_nothing_goes_missing(settings: Settings, store: Engine) -> None:
+    # A basket's items pass the exit a moment apart and the sale closes on the last one out: the first must leave
+    # stock by the sale, not as missing (in the same micro-batch, and when the rest of the basket comes a batch later).
+    a, b, c, d = (tag(DEMO_PRODUCTS[0], n) for n in (901, 902, 903, 904))
+
+    def read(epc: str, port: int, seconds: float, reader: str = "reader-front", rssi: float = -40.0) -> TagRead:
+        return TagRead(epc, reader, port, rssi, T0 + dt.timedelta(seconds=seconds))
+
+    def out(epc: str, seconds: float) -> list[TagRead]:  # inner antenna, then outer
+        return [read(epc, 2, seconds), read(epc, 3, seconds + 0.1)]
+
+    shelf = [read(e, 1, s, "reader-floor", -60.0) for s in (0, 1, 2) for e in (a, b, c, d)]
+    batches: list[Sequence[Observation]] = [
+        shelf,
+        [read(e, 1, 10) for e in (a, b)],  # laid on the checkout pad
+        [*out(a, 20), *out(b, 20.001)],  # out a millisecond apart, in one batch
+        [read(e, 1, 40) for e in (c, d)],
+        out(c, 50),
+        out(d, 50.3),  # the last item of the basket read in the next batch
+    ]
+    pipeline = Pipeline(settings, store)
+    processed = [pipeline.process(batch, max(r.time for r in batch)) for batch in batches]
+    sold = [set(e.items) for p in processed for e in p.events if isinstance(e, Sale)]
+    assert sold == [{a, b}, {c, d}]
+    with store.connect() as conn:
+        reasons = Counter(conn.execute(select(StockMovement.reason)).scalars())
+        states = Counter(conn.execute(select(Item.state)).scalars())
+    assert reasons == {"commissioned": 4, "moved": 4, "sold": 4}
+    assert states == {ItemState.SOLD: 4}
+    assert pipeline.ledger.levels() == pipeline.ledger.recount() == {}

@@ -49,7 +49,7 @@ def played(request: pytest.FixtureRequest) -> tuple[StoreDay, list[CheckoutEvent
         nonlocal state
         _, transitions = presence.step(seen, batch, now)
         cards = cards_from(batch, readers)
-        state, new = checkout_step(state, cards=cards, transitions=transitions, members=members, now=now)
+        state, new, _ = checkout_step(state, cards=cards, transitions=transitions, members=members, now=now)
         events.extend(new)
 
     for batch, now in micro_batches(day, day.end):
