@@ -4,14 +4,16 @@ SQLAlchemy's executemany of an INSERT with RETURNING (insertmanyvalues) renders 
 runs every value through its type in Python, and psycopg parses that long text anew each time (it caches only short
 statements): on PostgreSQL that parse alone took most of a micro-batch. Here the text is fixed per table and shape:
 
-- PostgreSQL: ``INSERT ... SELECT FROM unnest(%s::type[], ...)`` and ``UPDATE ... FROM unnest(...)``: one array
-  parameter per column, whatever the number of rows, so psycopg parses the text once and the server prepares it.
+- PostgreSQL: ``INSERT ... SELECT FROM json_to_recordset(%s::json)`` and ``UPDATE ... FROM json_to_recordset(...)``:
+  the rows go as one JSON document (orjson, in C), whatever their number, so psycopg parses the text once and the
+  server prepares it. Arrays (``unnest``) were the first try: psycopg's text array dumper escapes each element with
+  regular expressions in Python, twice the cost; COPY would need a staging table and a second statement per table.
 - SQLite: ``INSERT ... VALUES (?, ...), (?, ...)`` in chunks under SQLite's limit of bound variables (RETURNING where
   asked for), an executemany of one row's statement where nothing comes back, and ``WITH batch(...) AS (VALUES ...)
   UPDATE ... FROM batch`` for updates.
 
 A lookup of many keys (:func:`one_of`) binds them as one parameter too, so its statement stays in SQLAlchemy's
-compiled cache (an expanding IN is compiled again for each new number of keys).
+compiled cache (an expanding IN is compiled again for each new number of keys): a JSON array on both databases.
 
 Values are converted as the columns' types would (``UtcDateTime`` to UTC, and to SQLite's text; JSON through the
 engine's serializer; an enumeration to its value), so rows read back through the ORM exactly as if it wrote them.
@@ -32,8 +34,7 @@ from itertools import chain
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, Connection, Table, any_, bindparam, func, literal_column, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import JSON, Connection, Table, bindparam, cast, func, literal_column, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -95,20 +96,19 @@ DIALECTS = ("sqlite", "postgresql")
 
 
 def one_of(dialect: str, column: ColumnElement[Any]) -> ColumnElement[bool]:
-    """``column IN :values`` as one bound parameter (give it :func:`listed`): an array on PostgreSQL (``= ANY``), a
-    JSON array on SQLite (``IN json_each``), so the statement's text and compiled form are the same for any number of
-    values. Build the statement once per dialect (:func:`per_dialect`): making a ``select`` costs more than running
-    a small one."""
+    """``column IN :values`` as one bound parameter, a JSON array (give it :func:`listed`), so the statement's text and
+    compiled form are the same for any number of values. Build the statement once per dialect (:func:`per_dialect`):
+    making a ``select`` costs more than running a small one."""
+    values = bindparam("values", type_=JSON)
     if dialect == "postgresql":
-        return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
-    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam("values"))))
+        each = func.json_array_elements_text(cast(values, JSON)).alias("value")
+        return column.in_(select(cast(literal_column("value"), column.type)).select_from(each))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(values)))
 
 
-def listed(conn: Connection, values: Iterable[Any]) -> dict[str, Any]:
+def listed(values: Iterable[Any]) -> dict[str, Any]:
     """The parameters of a statement with :func:`one_of` for ``values``."""
-    if conn.dialect.name == "postgresql":
-        return {"values": list(values)}
-    return {"values": orjson.dumps(list(values)).decode()}
+    return {"values": list(values)}
 
 
 def per_dialect(make: Callable[[str], T]) -> dict[str, T]:
@@ -144,15 +144,21 @@ def _statement(dialect: Dialect, kind: str, table: Table, columns: tuple[str, ..
         return by_column
 
     if dialect.name == "postgresql":
-        types = [_pg_type(dialect, table.c[name]) for name in columns]
-        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        record = ", ".join(f"{q(name)} {_pg_type(dialect, table.c[name])}" for name in columns)
+        rows_of = f"json_to_recordset(%s::json) AS batch ({record})"
         if kind == "insert":
-            sql = f"INSERT INTO {q(table.name)} ({names}) SELECT * FROM unnest({arrays}){action}{tail}"  # noqa: S608
+            sql = f"INSERT INTO {q(table.name)} ({names}) SELECT {names} FROM {rows_of}{action}{tail}"  # noqa: S608
         else:
-            sql = f"WITH batch ({names}) AS (SELECT * FROM unnest({arrays})) UPDATE {q(table.name)}{action}{tail}"  # noqa: S608
+            sql = f"WITH batch AS (SELECT * FROM {rows_of}) UPDATE {q(table.name)}{action}{tail}"  # noqa: S608
+        # JSON columns go in as the values themselves, inside the one JSON document.
+        pg_converts = [(i, convert) for i, convert, _ in converts if not isinstance(table.c[columns[i]].type, JSON)]
 
         def on_postgresql(conn: Connection, rows: Sequence[Row]) -> list[Any]:
-            result = conn.exec_driver_sql(sql, tuple(list(column) for column in columns_of(rows)))
+            by_column: list[Sequence[Any]] = list(zip(*rows, strict=True))
+            for i, convert in pg_converts:
+                by_column[i] = _converted(by_column[i], convert)
+            result = conn.exec_driver_sql(sql, (_document([dict(zip(columns, row, strict=True))
+                                                          for row in zip(*by_column, strict=True)]),))  # fmt: skip
             return list(result.fetchall()) if returning else []
 
         return on_postgresql
@@ -198,6 +204,15 @@ def _converter(dialect: Dialect, column: Any) -> tuple[Convert, bool] | None:
     if getattr(kind, "enum_class", None) is not None:
         return (lambda value: value.value if isinstance(value, enum.Enum) else value), True
     return None
+
+
+def _document(records: list[dict[str, Any]]) -> str:
+    """The records as one JSON document (orjson; the standard library for what orjson refuses: an integer past 64
+    bits in a device's options)."""
+    try:
+        return orjson.dumps(records).decode()
+    except TypeError:
+        return json.dumps(records, default=lambda value: value.isoformat())
 
 
 def _converted(values: Sequence[Any], convert: Convert) -> list[Any]:

@@ -107,7 +107,7 @@ class SqlStockLedger:
             catalog: dict[str, int] = {}
             if gtins:
                 catalog = {gtin: pid for gtin, pid in conn.execute(_PRODUCTS[conn.dialect.name],
-                                                                   bulk.listed(conn, gtins))}  # fmt: skip
+                                                                   bulk.listed(gtins))}  # fmt: skip
             keys = {hex_: e.key for hex_, e in identities.items() if isinstance(e, Epc)}
 
             def make(skip: frozenset[str]) -> Decision:
@@ -171,7 +171,7 @@ def settle(conn: Connection, make: Callable[[frozenset[str]], Decision]) -> Deci
     if not decision.movements:
         return decision
     wanted = [m.key for m in decision.movements]
-    recorded = set(conn.execute(_RECORDED[conn.dialect.name], bulk.listed(conn, wanted)).scalars())
+    recorded = set(conn.execute(_RECORDED[conn.dialect.name], bulk.listed(wanted)).scalars())
     if not recorded:
         return decision
     skip = frozenset(m.item for m in decision.movements if m.key in recorded)
@@ -191,7 +191,7 @@ def _load(conn: Connection, keys: set[str]) -> tuple[dict[str, ItemView], dict[s
     views: dict[str, ItemView] = {}
     ids: dict[str, int] = {}
     for key, product, state, zone, location, last, iid in conn.execute(_ITEMS[conn.dialect.name],
-                                                                       bulk.listed(conn, keys)):  # fmt: skip
+                                                                       bulk.listed(keys)):  # fmt: skip
         views[key] = ItemView(key, product, ItemState(state).value, zone, location, last)
         ids[key] = iid
     return views, ids
@@ -260,9 +260,9 @@ def _events_of(
     unread = {m.item for m in movements} - tags.keys()
     if unread:
         tags.update({key: (epc, zone) for key, epc, zone in conn.execute(_TAGS[conn.dialect.name],
-                                                                          bulk.listed(conn, unread))})  # fmt: skip
+                                                                          bulk.listed(unread))})  # fmt: skip
     products = {m.product for m in movements}
-    gtins = {pid: gtin for pid, gtin in conn.execute(_GTINS[conn.dialect.name], bulk.listed(conn, products))}
+    gtins = {pid: gtin for pid, gtin in conn.execute(_GTINS[conn.dialect.name], bulk.listed(products))}
     found: list[Event] = []
     first: dict[tuple[int, str], Movement] = {}
     change: Counter[tuple[int, str]] = Counter()
@@ -300,7 +300,7 @@ def _write_items(conn: Connection, decision: Decision, ids: dict[str, int]) -> d
         bulk.update(conn, _items, _ITEM_CHANGES, changes, key=["key"], set_=_ITEM_SET)
     wanted = {m.item for m in decision.movements} - set(ids)
     if wanted:
-        ids.update({key: iid for key, iid in conn.execute(_IDS[conn.dialect.name], bulk.listed(conn, wanted))})
+        ids.update({key: iid for key, iid in conn.execute(_IDS[conn.dialect.name], bulk.listed(wanted))})
     return ids
 
 
