@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from silentgw.api import accesslog
 from silentgw.gateway.catalog import (
     CatalogError,
     Conflict,
@@ -169,7 +170,7 @@ def unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable for %s: %s", request.url.path, exc)
+    logger.warning("database unavailable for %s: %s", accesslog.redact(request.url.path), exc)
     return unavailable(request, exc)
 
 
@@ -178,7 +179,7 @@ async def _on_data(request: Request, exc: Exception) -> JSONResponse:
     # character in text, nor a number past its column's range): the request's fault, and nothing was written.
     assert isinstance(exc, DataError)
     reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    logger.info("database refused a value on %s %s: %s", request.method, request.url.path, reason)
+    logger.info("database refused a value on %s %s: %s", request.method, accesslog.redact(request.url.path), reason)
     return problem(request, status=422, title="A value cannot be stored", slug="unstorable", detail=reason)
 
 
@@ -190,7 +191,7 @@ async def _on_epc(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Logged with its traceback here, where it is handled; the client gets a problem, never a stack trace.
-    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    logger.error("unexpected error on %s %s", request.method, accesslog.redact(request.url.path), exc_info=exc)
     return problem(request, status=500, title="Internal server error", slug="internal")
 
 
