@@ -1,6 +1,6 @@
 """Members' privacy: consent flags (marketing, tracking at checkout), none presumed, so every member, those already
-enrolled included, starts without them until they give them; the time a member was erased; and the ``privacy`` API
-role.
+enrolled included, starts without them until they give them; the time a member was erased; the ``privacy`` API
+role; and the birthday offers already stored keep the day, not the year (as the member rules now write them).
 
 Revision ID: 0011
 Revises: 0009
@@ -29,6 +29,17 @@ def upgrade() -> None:
     op.add_column("members", sa.Column("tracking_consent", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column("members", sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
     _role_check(_roles("privacy"))
+    events = sa.table("events", sa.column("seq", sa.Integer()), sa.column("type", sa.String()),
+                      sa.column("data", sa.JSON()))  # fmt: skip
+    member_events = events.c.type.in_(["silentgw.member.offer", "silentgw.member.notification"])
+    query = sa.select(events.c.seq, events.c.data).where(
+        member_events, sa.cast(events.c.data, sa.Text).like("%birthday%")
+    )
+    for seq, data in op.get_bind().execute(query).all():
+        because = data.get("because") or {}
+        if isinstance(because.get("birthday"), str) and len(because["birthday"]) == 10:  # YYYY-MM-DD
+            data = {**data, "because": {**because, "birthday": because["birthday"][5:]}}
+            op.get_bind().execute(sa.update(events).where(events.c.seq == seq).values(data=data))
 
 
 def downgrade() -> None:
