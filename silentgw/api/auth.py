@@ -4,6 +4,10 @@ A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Without 
 revoked, the answer is 401 (with ``WWW-Authenticate``); with a key whose role the route does not allow, 403. Both
 are problem+json.
 
+Members' personal data (name, email, phone, birthday, card ids) is a permission of its own, ``personal_data``, held by
+the roles in :data:`PERSONAL_DATA` (admins and ``privacy``); :func:`personal_data` tells a route whether the request's
+key holds it, and the member routes leave those fields out for every other role.
+
 Routes declare their roles with :func:`allow`; a route that declares none is readable by every role when it only
 reads (GET) and is for admins otherwise, so a new write route is closed until someone opens it on purpose. Admins
 may do everything. The roles each route allows are in the OpenAPI document (``x-roles``), next to the security
@@ -38,11 +42,25 @@ from silentgw.api.throttle import Throttle, Throttled
 from silentgw.gateway.store import keys, revisions
 from silentgw.gateway.store.models import Role
 
-__all__ = ["EVERYONE", "LOOK_EVERY", "REMEMBER", "KeyCache", "allow", "authorize", "refusal", "roles_of", "verified"]
+__all__ = [
+    "EVERYONE",
+    "LOOK_EVERY",
+    "PERSONAL_DATA",
+    "REMEMBER",
+    "KeyCache",
+    "allow",
+    "authorize",
+    "personal_data",
+    "refusal",
+    "roles_of",
+    "verified",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EVERYONE = frozenset(Role)
+PERSONAL_DATA = frozenset({Role.ADMIN, Role.PRIVACY})
+"""The roles with the ``personal_data`` permission: they read members' names, emails, phones, birthdays and cards."""
 REMEMBER = 10.0
 """Seconds a verified key is remembered."""
 LOOK_EVERY = 1.0
@@ -200,6 +218,11 @@ async def authorize(
         raise HTTPException(403, f"A {role} key may not do this (it needs one of: {needed})")
     request.state.role = role
     return role
+
+
+def personal_data(role: Annotated[Role, Depends(authorize)]) -> bool:
+    """Whether the request's key holds the ``personal_data`` permission (a dependency; ``authorize`` runs once)."""
+    return role in PERSONAL_DATA
 
 
 def document(routes: Iterable[Any]) -> None:

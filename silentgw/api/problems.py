@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from silentgw.api import accesslog
 from silentgw.api.throttle import Throttled
 from silentgw.gateway import redaction
 from silentgw.gateway.catalog import (
@@ -200,7 +201,8 @@ def _incident() -> str:
 def unavailable(request: Request, exc: BaseException) -> JSONResponse:
     """The 503 problem for a database that does not answer, with when to try again; ``exc`` goes to the log only."""
     incident = _incident()
-    logger.warning("database unavailable for %s %s (incident %s): %s", request.method, request.url.path, incident,
+    path = accesslog.redact(request.url.path)
+    logger.warning("database unavailable for %s %s (incident %s): %s", request.method, path, incident,
                    redaction.masked_text(str(exc)))  # fmt: skip
     detail = "The gateway cannot answer this now; try again later."
     response = problem(request, status=503, title="Service unavailable", slug="unavailable", detail=detail,
@@ -219,7 +221,8 @@ async def _on_data(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DataError)
     incident = _incident()
     reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    logger.info("database refused a value on %s %s (incident %s): %s", request.method, request.url.path, incident,
+    path = accesslog.redact(request.url.path)
+    logger.info("database refused a value on %s %s (incident %s): %s", request.method, path, incident,
                 reason)  # fmt: skip
     detail = "A value of the request is one the database cannot store: too long, out of range, or with a NUL."
     return problem(request, status=422, title="A value cannot be stored", slug="unstorable", detail=detail,
@@ -235,7 +238,13 @@ async def _on_epc(request: Request, exc: Exception) -> JSONResponse:
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Logged with its traceback here, where it is handled; the client gets a problem, never a stack trace.
     incident = _incident()
-    logger.error("unexpected error on %s %s (incident %s)", request.method, request.url.path, incident, exc_info=exc)
+    logger.error(
+        "unexpected error on %s %s (incident %s)",
+        request.method,
+        accesslog.redact(request.url.path),
+        incident,
+        exc_info=exc,
+    )
     return problem(request, status=500, title="Internal server error", slug="internal", incident=incident)
 
 

@@ -1,4 +1,4 @@
-"""`silentgw keys`: API keys for people and systems, each with a role (staff, operator, integrator, admin)."""
+"""`silentgw keys`: API keys for people and systems, each with a role (staff, operator, integrator, admin, privacy)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from silentgw.api import create_app
+from silentgw.api import accesslog, create_app
 from silentgw.cli.context import context
 from silentgw.cli.systemd import notify_systemd
 from silentgw.drivers.supervisor import Clock, utcnow
@@ -59,6 +59,13 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def api_server(app: Any, settings: Settings) -> uvicorn.Server:
+    """The API's server for ``app`` on the settings' host and port, logging through our handlers; its access log
+    names no member (``api/accesslog.py``)."""
+    accesslog.install()
+    return _Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None))
+
+
 async def serve(
     settings: Settings,
     engine: Engine,
@@ -76,7 +83,7 @@ async def serve(
     async with build_gateway(settings, engine, clock=clock, tick=tick) as gw:
         app = create_app(settings, engine=engine, gateway=gw.gateway, dispatcher=gw.dispatcher, pipeline=gw.pipeline,
                          webhooks=gw.webhooks)  # fmt: skip
-        server = _Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None))
+        server = api_server(app, settings)
         c = gw.pipeline.counters
         tasks = [
             asyncio.create_task(

@@ -269,9 +269,12 @@ class Catalog:
         where = _containing(q, Product.name, Product.sku, Product.gtin)
         return self.page(Product, where=where, cursor=cursor, limit=limit)
 
-    def members(self, *, q: str | None = None, cursor: str | None = None, limit: int = 50) -> Page[Member]:
-        """Members, optionally those whose name, number or email contains ``q``."""
-        where = _containing(q, Member.name, Member.number, Member.email)
+    def members(
+        self, *, q: str | None = None, cursor: str | None = None, limit: int = 50, personal: bool = True
+    ) -> Page[Member]:
+        """Members, optionally those whose name, number or email contains ``q`` (only the number without
+        ``personal``: a search by name must not tell a caller who may not read names who is a member)."""
+        where = _containing(q, *((Member.name, Member.number, Member.email) if personal else (Member.number,)))
         return self.page(Member, where=where, cursor=cursor, limit=limit)
 
     # devices and members carry children -----------------------------------------------------------------------------

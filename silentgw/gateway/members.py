@@ -35,6 +35,11 @@ exactly one segment. Loyalty takes a repeat purchase: a single purchase can scor
 
 **Points** (:func:`points`): ``per_unit`` points per whole currency unit of a sale's total, rounded down, and never
 negative (a refund takes no points: taking points back is a decision of its own, not this function's).
+
+**Erasure** (:class:`Erasure`): what erasing a member makes of a value the store holds (an event's data, a dead
+letter): their number becomes their pseudonym wherever it stands alone (not inside a longer number), a string that
+is one of their personal values (name, email, phone, birthday, card ids) becomes null, and one that holds such a
+value has it cut out (``[erased]``). The store applies it (``store/members.py``).
 """
 
 from __future__ import annotations
@@ -43,13 +48,29 @@ import bisect
 import datetime as dt
 import enum
 import math
+import re
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["MemberFigures", "Purchase", "Ranking", "Rfm", "Segment", "figures", "points", "scores", "segment"]
+__all__ = [
+    "ERASED",
+    "Erasure",
+    "MemberFigures",
+    "Purchase",
+    "Ranking",
+    "Rfm",
+    "Segment",
+    "figures",
+    "points",
+    "scores",
+    "segment",
+]
+
+ERASED = "[erased]"
+"""What stands where a personal value was cut out of a longer text."""
 
 
 class Segment(enum.StrEnum):
@@ -211,3 +232,49 @@ def points(sale_total: Decimal, *, per_unit: Decimal | int = 1) -> int:
     if per_unit < 0:
         raise ValueError("points per unit cannot be negative")
     return max(0, math.floor(Decimal(sale_total) * Decimal(per_unit)))
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """Erasing one member: their ``number`` becomes ``pseudonym``, their ``personal`` values are taken out.
+
+    ``cards`` (among the personal values) identify the member as the number does: a value is about the member
+    (:meth:`mentions`) when it holds either; only such values are rewritten, so another member's data that happens to
+    hold a word of this one's name is left alone.
+    """
+
+    number: str
+    pseudonym: str
+    cards: frozenset[str]
+    personal: frozenset[str]
+
+    def _number(self) -> re.Pattern[str]:
+        # Member numbers are letters, digits and dashes: "M-1" inside "M-12" is another member's number.
+        return re.compile(rf"(?<![A-Za-z0-9-]){re.escape(self.number)}(?![A-Za-z0-9-])")
+
+    def mentions(self, value: Any) -> bool:
+        """Whether a text or JSON value holds the member's number (standing alone) or one of their cards."""
+        if isinstance(value, str):
+            return self._number().search(value) is not None or any(card in value for card in self.cards)
+        if isinstance(value, dict):
+            return any(self.mentions(k) or self.mentions(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(self.mentions(v) for v in value)
+        return False
+
+    def text(self, value: str) -> str:
+        """``value`` with the number replaced where it stands alone and every personal value cut out."""
+        out = self._number().sub(self.pseudonym, value)
+        for personal in sorted(self.personal, key=len, reverse=True):  # the longest first: a name holding another
+            out = out.replace(personal, ERASED)
+        return out
+
+    def json(self, value: Any) -> Any:
+        """A JSON value (an event's data) with the member erased from it, keys and strings at any depth."""
+        if isinstance(value, str):
+            return None if value in self.personal else self.text(value)
+        if isinstance(value, dict):
+            return {self.text(k): self.json(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.json(v) for v in value]
+        return value

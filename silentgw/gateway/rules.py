@@ -13,7 +13,9 @@ commands sent on events.
   after N days; on segment changes, noticed after each sale (the member ranked against the last look's members, as
   ``gateway.members`` says) and at the daily look (every member ranked against all); and on birthdays, once a day.
   Their action is an event, ``silentgw.member.notification`` or ``silentgw.member.offer``, for whoever sends mail or
-  app messages; its id derives from the rule, the member and the cause, so it is made once.
+  app messages; its id derives from the rule, the member and the cause, so it is made once. Only members who gave
+  their marketing consent (``members.marketing_consent``) get them: the others' segments are kept all the same. A
+  birthday's event says the day (``MM-DD``), not the year: an offer needs no age.
 - **Displays** show a product's price and its stock at a location whenever a level changes there.
 - **Event commands** send a command (lock a door, show a message) when an event of a type is written.
 """
@@ -233,7 +235,7 @@ class MemberRules:
         after = members.segment(self.ranking.score(figures), figures, today, new_days=self.sales.new_days)
         before = conn.execute(select(_members.c.segment).where(_members.c.number == number)).scalar_one()
         found += self._moved(conn, {number: (before, after)}, event.time)
-        return Outcome(found)
+        return Outcome(_consented(conn, found))
 
     def daily(self, conn: Connection, now: dt.datetime) -> list[Event]:
         """Once a day (any number of calls a day act once): birthdays today, and the look: every member ranked
@@ -247,13 +249,13 @@ class MemberRules:
             for number, birthday in conn.execute(select(m.number, m.birthday).where(m.birthday.is_not(None))):
                 if (birthday.month, birthday.day) == (today.month, today.day):
                     found.append(
-                        self._act(rule, number, now, cause=today.isoformat(), reason={"birthday": str(birthday)})
+                        self._act(rule, number, now, cause=today.isoformat(), reason={"birthday": f"{birthday:%m-%d}"})
                     )
         values = self.sales.values(today, conn=conn)
         self.ranking = Ranking.of(v.figures for v in values.values())
         stored = {n: s for n, s in conn.execute(select(_members.c.number, _members.c.segment))}
         found += self._moved(conn, {n: (stored.get(n), v.segment) for n, v in values.items()}, now)
-        return found
+        return _consented(conn, found)
 
     def _moved(self, conn: Connection, segments: dict[str, tuple[str | None, str]], now: dt.datetime) -> list[Event]:
         """Store the members' segments (number -> (stored, found)) that changed, in one statement; the segment-change
@@ -288,6 +290,17 @@ class MemberRules:
         type_ = "silentgw.member.offer" if rule.action == "offer" else "silentgw.member.notification"
         data = {"member": number, "rule": rule.id, "when": rule.when, "message": rule.message, "because": reason}
         return Event(event_id(type_, f"{rule.id}/{number}/{cause}"), type_, number, time, data)
+
+
+def _consented(conn: Connection, found: list[Event]) -> list[Event]:
+    """The member rules' events ``found`` for members who gave their marketing consent (one query)."""
+    numbers = {str(e.data["member"]) for e in found}
+    if not numbers:
+        return found
+    m = _members.c
+    query = select(m.number).where(m.number.in_(numbers), m.marketing_consent.is_(True))
+    consented = set(conn.execute(query).scalars())
+    return [e for e in found if e.data["member"] in consented]
 
 
 # Displays and event commands ------------------------------------------------------------------------------------

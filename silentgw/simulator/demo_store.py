@@ -141,7 +141,9 @@ def seed_catalog(catalog: Catalog, *, today: dt.date, seed: int = 7) -> tuple[in
             continue
         first = name.split()[0].lower()
         birthday = today.replace(year=today.year - rng.randint(19, 70)) - dt.timedelta(days=rng.randint(0, 364))
-        member = catalog.add(Member(number=number, name=name, email=f"{first}@example.org", birthday=birthday))
+        # The demo's members gave both consents, so the demo shows their purchases and the member rules' offers.
+        member = catalog.add(Member(number=number, name=name, email=f"{first}@example.org", birthday=birthday,
+                                    marketing_consent=True, tracking_consent=True))  # fmt: skip
         catalog.add(MemberCard(member_id=member.id, kind=CardKind.EM4100, value=card))
         added_members += 1
     return added_products, added_members

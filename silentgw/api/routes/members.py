@@ -1,20 +1,28 @@
-"""Members: the customers of the membership programme, and the cards that identify them at checkout."""
+"""Members: the customers of the membership programme, and the cards that identify them at checkout.
+
+Personal data (name, email, phone, birthday, cards) is read only with the ``personal_data`` permission (admins, the
+``privacy`` role: ``api.auth``); for every other key :func:`_out`, which every route returning a member goes through,
+leaves those fields null, and a search matches numbers only. The privacy role also corrects members and their
+consents, exports a member's data and erases a member (``gateway/store/members.py`` says what erasing does).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from sqlalchemy import select, tuple_
 
+from silentgw.api.auth import allow, personal_data
 from silentgw.api.deps import CatalogDep, CursorDep, LimitDep, SettingsDep
 from silentgw.api.schemas import PageOut
-from silentgw.gateway.catalog import Catalog, Conflict, InvalidCursor, NotFound, decode_cursor, encode_cursor
-from silentgw.gateway.store.models import CardKind, Member, MemberCard, Sale, SaleLine
+from silentgw.gateway.catalog import Catalog, Conflict, InUse, InvalidCursor, NotFound, decode_cursor, encode_cursor
+from silentgw.gateway.store import members as stored_members
+from silentgw.gateway.store.models import CardKind, Member, MemberCard, Role, Sale, SaleLine
 from silentgw.gateway.store.sales import SqlSales
 
 router = APIRouter(prefix="/members", tags=["members"])
@@ -23,6 +31,10 @@ Number = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,3
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{3,32}$", max_length=32)]
+Personal = Annotated[bool, Depends(personal_data)]
+"""Whether the request's key may read members' personal data."""
+MARKETING = "The member agrees to offers and notifications from the member rules (none without it)."
+TRACKING = "The member agrees that their checkout sales go on their record (without it: points only)."
 
 
 class CardIn(BaseModel):
@@ -62,6 +74,8 @@ class MemberIn(BaseModel):
     phone: Phone | None = None
     birthday: dt.date | None = None
     cards: list[CardIn] = Field(default_factory=list, max_length=20)
+    marketing_consent: bool = Field(default=False, description=MARKETING)
+    tracking_consent: bool = Field(default=False, description=TRACKING)
 
     @model_validator(mode="after")
     def _cards_unique(self) -> Self:
@@ -79,6 +93,8 @@ class MemberPatch(BaseModel):
     phone: Phone | None = None
     birthday: dt.date | None = None
     cards: list[CardIn] | None = Field(default=None, max_length=20)
+    marketing_consent: bool | None = Field(default=None, description=MARKETING)
+    tracking_consent: bool | None = Field(default=None, description=TRACKING)
 
     @model_validator(mode="after")
     def _cards_unique(self) -> Self:
@@ -94,29 +110,42 @@ class CardOut(BaseModel):
     active: bool
 
 
+WITHHELD = "Null for a key without the personal_data permission."
+
+
 class MemberOut(BaseModel):
-    """A member."""
+    """A member; name, email, phone, birthday and cards only for a key with the ``personal_data`` permission."""
 
     number: str
-    name: str
-    email: str | None
-    phone: str | None
-    birthday: dt.date | None
+    name: str | None = Field(description=f"Empty once the member is erased. {WITHHELD}")
+    email: str | None = Field(description=WITHHELD)
+    phone: str | None = Field(description=WITHHELD)
+    birthday: dt.date | None = Field(description=WITHHELD)
     points: int
     joined_at: dt.datetime
-    cards: list[CardOut]
+    segment: str | None = Field(description="The segment the member rules last saw (null before the first look).")
+    marketing_consent: bool = Field(description=MARKETING)
+    tracking_consent: bool = Field(description=TRACKING)
+    erased_at: dt.datetime | None = Field(description="When the member was erased (their number is a pseudonym).")
+    cards: list[CardOut] | None = Field(description=WITHHELD)
 
 
-def _out(row: Member, cards: list[MemberCard]) -> MemberOut:
+def _out(row: Member, cards: list[MemberCard], *, personal: bool) -> MemberOut:
+    """The member as the key may see them: the one place personal data is left out."""
+    shown = personal or None  # None withholds each personal field below
     return MemberOut(
         number=row.number,
-        name=row.name,
-        email=row.email,
-        phone=row.phone,
-        birthday=row.birthday,
+        name=shown and row.name,
+        email=shown and row.email,
+        phone=shown and row.phone,
+        birthday=shown and row.birthday,
         points=row.points,
         joined_at=row.joined_at,
-        cards=[CardOut(kind=c.kind, value=c.value, active=c.active) for c in cards],
+        segment=row.segment,
+        marketing_consent=row.marketing_consent,
+        tracking_consent=row.tracking_consent,
+        erased_at=row.erased_at,
+        cards=shown and [CardOut(kind=c.kind, value=c.value, active=c.active) for c in cards],
     )
 
 
@@ -141,52 +170,176 @@ def _replace_cards(catalog: Catalog, member: Member, cards: list[CardIn]) -> Non
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a member")
-def create_member(body: MemberIn, catalog: CatalogDep, request: Request, response: Response) -> MemberOut:
-    """Enrol a member; 409 when the number, the email or a card is taken."""
+def create_member(
+    body: MemberIn, catalog: CatalogDep, request: Request, response: Response, personal: Personal
+) -> MemberOut:
+    """Enrol a member; 409 when the number, the email or a card is taken. No consent is presumed: both default to
+    false until the member gives them."""
     row = catalog.add(Member(**body.model_dump(exclude={"cards"})))
     _replace_cards(catalog, row, body.cards)
     response.headers["Location"] = str(request.url_for("get_member", number=row.number))
-    return _out(row, catalog.cards([row.id])[row.id])
+    return _out(row, catalog.cards([row.id])[row.id], personal=personal)
 
 
 @router.get("", summary="List members")
 def list_members(
     catalog: CatalogDep,
+    personal: Personal,
     cursor: CursorDep = None,
     limit: LimitDep = 50,
-    q: Annotated[str | None, Query(max_length=200, description="Part of the name, number or email")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Part of the number, or (with personal_data) of the name or email"),
+    ] = None,
 ) -> PageOut[MemberOut]:
     """Members in the order they joined, a page at a time."""
-    page = catalog.members(q=q, cursor=cursor, limit=limit)
+    page = catalog.members(q=q, cursor=cursor, limit=limit, personal=personal)
     cards = catalog.cards([m.id for m in page.items])
-    return PageOut(items=[_out(m, cards[m.id]) for m in page.items], next_cursor=page.next_cursor)
+    return PageOut(items=[_out(m, cards[m.id], personal=personal) for m in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{number}", summary="Get a member")
-def get_member(number: str, catalog: CatalogDep) -> MemberOut:
+def get_member(number: str, catalog: CatalogDep, personal: Personal) -> MemberOut:
     """The member with this number, with their cards."""
     row = _by_number(catalog, number)
-    return _out(row, catalog.cards([row.id])[row.id])
+    return _out(row, catalog.cards([row.id])[row.id], personal=personal)
 
 
 @router.patch("/{number}", summary="Update a member")
-def update_member(number: str, body: MemberPatch, catalog: CatalogDep) -> MemberOut:
-    """Change the fields given; ``null`` clears an optional field."""
+@allow(Role.PRIVACY)
+def update_member(number: str, body: MemberPatch, catalog: CatalogDep, personal: Personal) -> MemberOut:
+    """Change the fields given; ``null`` clears an optional field (a consent stays as it is)."""
     row = _by_number(catalog, number)
     changes = body.model_dump(exclude_unset=True)
     cards = changes.pop("cards", None)
-    if changes.get("name", "") is None:
-        del changes["name"]
+    for required in ("name", "marketing_consent", "tracking_consent"):
+        if changes.get(required, "") is None:
+            del changes[required]
     catalog.update(row, changes)
     if cards is not None:
         _replace_cards(catalog, row, body.cards or [])
-    return _out(row, catalog.cards([row.id])[row.id])
+    return _out(row, catalog.cards([row.id])[row.id], personal=personal)
 
 
 @router.delete("/{number}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a member")
 def delete_member(number: str, catalog: CatalogDep) -> None:
-    """Remove a member and their cards."""
-    catalog.delete(_by_number(catalog, number))
+    """Remove a member and their cards; 409 for a member with sales on record, who can be erased instead."""
+    try:
+        catalog.delete(_by_number(catalog, number))
+    except InUse as exc:
+        raise InUse(
+            "a member with sales on record cannot be deleted (the sales and the figures would change); erase them "
+            "instead: POST /api/v1/members/{number}/erase clears their personal data and keeps their sales under a "
+            "pseudonym"
+        ) from exc
+
+
+@router.post("/{number}/erase", status_code=status.HTTP_204_NO_CONTENT, summary="Erase a member")
+@allow(Role.PRIVACY)
+def erase_member(number: str, catalog: CatalogDep) -> None:
+    """Anonymise the member: name, email, phone, birthday and consents cleared, cards removed, their number replaced
+    by a random pseudonym in their record, their sales and the stored events; their sales, points and figures stay,
+    so stock, sales totals and other members' scores are unchanged. The old number is then unknown (404)."""
+    _by_number(catalog, number)
+    stored_members.erase(catalog.session.connection(), number)
+
+
+class ExportCardOut(CardOut):
+    """A member's card, with when it was issued."""
+
+    issued_at: dt.datetime
+
+
+class ExportLineOut(BaseModel):
+    """An item of a sale: its GS1 key, the EPC read, the product and the price."""
+
+    item: str
+    epc: str
+    gtin: str
+    product: str
+    price: Decimal
+
+
+class ExportSaleOut(BaseModel):
+    """A sale on the member's record, with its lines."""
+
+    id: str
+    checkout: str
+    opened_at: dt.datetime
+    closed_at: dt.datetime
+    total: Decimal
+    currency: str
+    points_awarded: int
+    lines: list[ExportLineOut]
+
+
+class ExportEventOut(BaseModel):
+    """A stored event that mentions the member (their number or a card)."""
+
+    id: str
+    type: str
+    subject: str
+    time: dt.datetime
+    data: dict[str, Any]
+
+
+class ExportDeadLetterOut(BaseModel):
+    """Something the gateway set aside that mentions the member."""
+
+    id: int
+    source: str
+    kind: str
+    payload: dict[str, Any]
+    reason: str
+    created_at: dt.datetime
+
+
+class ExportProfileOut(BaseModel):
+    """What the member told the programme, what it gave them, and their consents."""
+
+    number: str
+    name: str
+    email: str | None
+    phone: str | None
+    birthday: dt.date | None
+    joined_at: dt.datetime
+    points: int
+    segment: str | None
+    marketing_consent: bool
+    tracking_consent: bool
+    erased_at: dt.datetime | None
+
+
+class ExportFiguresOut(BaseModel):
+    """The purchase figures kept on the member's record."""
+
+    purchases: int
+    spent: Decimal
+    largest: Decimal
+    first_purchase_at: dt.datetime | None
+    last_purchase_at: dt.datetime | None
+
+
+class MemberExport(BaseModel):
+    """Everything silentgw holds on a member."""
+
+    exported_at: dt.datetime
+    member: ExportProfileOut
+    figures: ExportFiguresOut
+    cards: list[ExportCardOut]
+    sales: list[ExportSaleOut]
+    events: list[ExportEventOut]
+    dead_letters: list[ExportDeadLetterOut]
+
+
+@router.get("/{number}/export", summary="Everything held on a member")
+@allow(Role.PRIVACY)
+def export_member(number: str, catalog: CatalogDep) -> MemberExport:
+    """The member's profile and consents, figures, cards, sales with their items, and the stored events and dead
+    letters that mention them, as one JSON document (for a member's request for their data)."""
+    _by_number(catalog, number)
+    found = stored_members.export(catalog.session.connection(), number)
+    return MemberExport.model_validate({**found, "exported_at": dt.datetime.now(dt.UTC)})
 
 
 class ValueOut(BaseModel):

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -343,6 +344,12 @@ class Member(Base):
     largest: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0), server_default="0")
     first_purchase_at: Mapped[dt.datetime | None] = mapped_column()
     last_purchase_at: Mapped[dt.datetime | None] = mapped_column()
+    # Consents, given by the member, none presumed (docs: "Members' data"): offers and notifications by the member
+    # rules need ``marketing_consent``; a checkout sale goes on the member's record only with ``tracking_consent``.
+    marketing_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    tracking_consent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # When the member was erased (their personal data cleared, their number replaced by a pseudonym), else None.
+    erased_at: Mapped[dt.datetime | None] = mapped_column()
 
     __table_args__ = (CheckConstraint("points >= 0", name="points_not_negative"),)
 
@@ -687,7 +694,11 @@ class Allocation(Base):
 
 
 class Role(enum.StrEnum):
-    """What an API key may do. Every role reads; each of the others may also do its own kind of change."""
+    """What an API key may do. Every role reads; each of the others may also do its own kind of change.
+
+    Members' personal data (name, email, phone, birthday, card ids) is read only by admins and the privacy role
+    (``api.auth.PERSONAL_DATA``); every other role sees a member's number, consents, segment and figures.
+    """
 
     STAFF = "staff"
     """Read: stock, items, orders, members, devices, events."""
@@ -697,6 +708,9 @@ class Role(enum.StrEnum):
     """And integrate: place and cancel orders, subscribe webhooks, follow events."""
     ADMIN = "admin"
     """And everything: the catalog, the layout, devices, API keys."""
+    PRIVACY = "privacy"
+    """And members' personal data, for whoever answers members' requests: read it, correct it and the consents
+    (update), export a member's data, erase a member. Nothing else is changed by it."""
 
 
 class ApiKey(Base):

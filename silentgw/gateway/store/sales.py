@@ -10,6 +10,10 @@ row, updated by the same statement that adds the sale's points, so only a sale a
 member's figures are then one row, whatever the length of the history (migration 0009 computed them for the sales
 stored before). The times become days in the site's time zone; ``gateway.members`` scores and segments them against
 all members.
+
+**Tracking at checkout** is the member's consent (``members.tracking_consent``, not presumed): without it, a sale
+made with their card awards them their points and nothing else; the sale is stored without its member, its event
+names none (so no member rule sees it), and their figures do not move. Their purchases are then not on their record.
 """
 
 from __future__ import annotations
@@ -124,16 +128,19 @@ class SqlSales:
             raise ValueError(f"sale {sale.id} is priced in more than one currency: {', '.join(sorted(currencies))}")
         total = sum((price.price for _, price in lines.values()), start=Decimal(0))
         with _connection(self.engine, conn, write=True) as c:
-            member_id = None
+            member_id, tracked = None, False
             if sale.member is not None:
-                query = select(_members.c.id).where(_members.c.number == sale.member)
-                member_id = c.execute(query).scalar_one_or_none()
-                if member_id is None:
+                query = select(_members.c.id, _members.c.tracking_consent).where(_members.c.number == sale.member)
+                found = c.execute(query).first()
+                if found is None:
                     logger.warning("sale %s: no member %s, recorded as anonymous", sale.id, sale.member)
+                else:
+                    member_id, tracked = found
             awarded = members.points(total, per_unit=self.per_unit) if member_id is not None else 0
             row = {
-                "id": sale.id, "member_id": member_id, "checkout": sale.checkout, "opened_at": sale.opened,
-                "closed_at": sale.time, "total": total, "currency": currencies.pop() if currencies else self.currency,
+                "id": sale.id, "member_id": member_id if tracked else None, "checkout": sale.checkout,
+                "opened_at": sale.opened, "closed_at": sale.time, "total": total,
+                "currency": currencies.pop() if currencies else self.currency,
                 "points_awarded": awarded, "recorded_at": dt.datetime.now(dt.UTC),
             }  # fmt: skip
             stmt = insert_or_skip(c, _sales).values(row).on_conflict_do_nothing(index_elements=["id"])
@@ -149,10 +156,10 @@ class SqlSales:
                     ],
                 )  # fmt: skip
             if member_id is not None:
-                c.execute(_bought(member_id, total, sale.time, awarded))
+                c.execute(_bought(member_id, total, sale.time, awarded, tracked=tracked))
             priced = [{"item": key, "epc": epc, "price": str(price.price)} for key, (epc, price) in lines.items()]
             completed = events.sale_completed(
-                sale.id, member=sale.member if member_id is not None else None, checkout=sale.checkout,
+                sale.id, member=sale.member if tracked else None, checkout=sale.checkout,
                 opened=sale.opened, time=sale.time, total=str(total), currency=str(row["currency"]), points=awarded,
                 lines=priced,
             )  # fmt: skip
@@ -211,10 +218,13 @@ def _figures_query() -> Select[Any]:
     return select(m.number, m.joined_at, *figures, m.points).order_by(m.number)
 
 
-def _bought(member: int, total: Decimal, time: dt.datetime, points: int) -> Update:
-    """The member's figures and points with one more sale (of ``total`` at ``time``, awarding ``points``)."""
+def _bought(member: int, total: Decimal, time: dt.datetime, points: int, *, tracked: bool) -> Update:
+    """The member's figures and points with one more sale (of ``total`` at ``time``, awarding ``points``); only the
+    points unless the member is ``tracked``."""
     m = _members.c
     at = literal(time, UtcDateTime())
+    if not tracked:
+        return update(_members).where(m.id == member).values(points=m.points + points)
     return (
         update(_members)
         .where(m.id == member)

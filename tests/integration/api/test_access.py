@@ -30,6 +30,11 @@ EXPECTED = {
     ("GET", "/api/v1/webhooks"): {Role.INTEGRATOR, Role.ADMIN},
     ("GET", "/api/v1/keys"): {Role.ADMIN},
     ("GET", "/epcis/events"): set(Role),
+    ("GET", "/api/v1/members"): set(Role),
+    ("PATCH", "/api/v1/members/{number}"): {Role.PRIVACY, Role.ADMIN},
+    ("GET", "/api/v1/members/{number}/export"): {Role.PRIVACY, Role.ADMIN},
+    ("POST", "/api/v1/members/{number}/erase"): {Role.PRIVACY, Role.ADMIN},
+    ("DELETE", "/api/v1/members/{number}"): {Role.ADMIN},
 }
 
 
@@ -121,6 +126,8 @@ def test_the_command_line_makes_a_key_that_the_api_takes_and_revokes_it(tmp_path
         return subprocess.run([sys.executable, "-m", "silentgw", *args], capture_output=True, text=True, check=False,
                               env={"SILENTGW_DATABASE_URL": env_db, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)  # fmt: skip
 
+    privacy = silentgw("keys", "create", "--role", "privacy", "--name", "data protection")
+    assert privacy.returncode == 0, privacy.stderr
     made = silentgw("keys", "create", "--role", "operator", "--name", "night shift")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
@@ -131,6 +138,7 @@ def test_the_command_line_makes_a_key_that_the_api_takes_and_revokes_it(tmp_path
         assert client.post("/api/v1/products", json={}, headers={"X-API-Key": key}).status_code == 403
     listed = silentgw("keys", "list")
     assert "operator" in listed.stdout
+    assert "privacy" in listed.stdout
     assert "night shift" in listed.stdout
     assert key not in listed.stdout
     key_id = key.split("_")[1]

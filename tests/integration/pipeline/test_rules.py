@@ -180,6 +180,42 @@ async def test_member_rules_make_offers_on_purchases_returns_segment_changes_and
     assert segment == "Champions"
 
 
+async def test_without_marketing_consent_no_offer_and_without_tracking_consent_no_sale_on_the_record(
+    settings: Settings, store: Engine
+) -> None:
+    rules = [
+        {"id": "big-basket", "when": "purchase", "min_total": "10", "action": "offer", "message": "10% off"},
+        {"id": "birthday", "when": "birthday", "action": "offer", "message": "Happy birthday: a free coffee"},
+    ]
+    members = Members(with_rules(settings, member_rules=rules), store)
+    quiet, untracked, willing = (number for number, _, _ in DEMO_MEMBERS[:3])
+    later = at(60 * 24 * 3)
+    birthday = later.astimezone(members.rules.zone).date().replace(year=1990)
+    with store.begin() as conn:
+        conn.execute(update(Member).where(Member.number.in_([quiet, willing])).values(birthday=birthday))
+        conn.execute(update(Member).where(Member.number == quiet).values(marketing_consent=False))
+        conn.execute(update(Member).where(Member.number == untracked).values(tracking_consent=False))
+    ledger = SqlStockLedger(store)
+    ledger.apply([Arrived(tag(TEE, n), "shelf-2a", at(n)) for n in range(3)], ledger.zones())
+    for n, number in enumerate((quiet, untracked, willing)):
+        members.sell(number, [n], at(n))  # 19.95 each: a big basket
+    await members.run_rules()
+    members.look(later)  # the birthday of the quiet one and of the willing one
+    offers = sorted((e.data["rule"], e.data["member"]) for e in stored(store, "silentgw.member."))
+    assert offers == [("big-basket", willing), ("birthday", willing)]
+    assert members.segment(quiet) == members.segment(willing)  # kept all the same: only the offers are consented
+    assert next(e.data["because"] for e in stored(store, "silentgw.member.") if e.data["rule"] == "birthday") == {
+        "birthday": f"{birthday:%m-%d}"  # not the year: an offer needs no age
+    }
+    with store.connect() as conn:
+        found = {n: (p, c) for n, p, c in conn.execute(select(Member.number, Member.purchases, Member.points))}
+        linked = conn.execute(text("SELECT count(*) FROM sales WHERE member_id IS NOT NULL")).scalar_one()
+    assert found[untracked] == (0, int(TEE.price))  # the points, and nothing on the record
+    assert found[quiet] == (1, int(TEE.price))
+    assert linked == 2
+    assert [e.data["member"] for e in stored(store, "silentgw.sale.")] == [quiet, None, willing]
+
+
 class Members:
     """The member rules of ``settings`` on the store, with its sales: sell, run the rules, look."""
 

@@ -34,7 +34,8 @@ def sales(engine: Engine) -> SqlSales:
             ]
         )
         session.add_all(
-            Member(number=f"M{n}", name=f"Member {n}", joined_at=T0 - dt.timedelta(days=365)) for n in range(1, 6)
+            Member(number=f"M{n}", name=f"Member {n}", joined_at=T0 - dt.timedelta(days=365), tracking_consent=True)
+            for n in range(1, 6)
         )
     return SqlSales(engine)
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from silentgw.gateway.members import (
+    Erasure,
     MemberFigures,
     Purchase,
     Ranking,
@@ -186,3 +187,15 @@ def test_rfm_scores_stay_in_range() -> None:
     assert str(Rfm(5, 4, 3)) == "543"
     with pytest.raises(ValueError, match="1 to 5"):
         Rfm(0, 3, 3)
+
+
+def test_an_erasure_replaces_the_number_standing_alone_and_takes_the_personal_values_out() -> None:
+    erasure = Erasure("M-1", "erased-abc", frozenset({"0A1B2C3D4E"}), frozenset({"Ada Lovelace", "0A1B2C3D4E"}))
+    data = {"member": "M-1", "other": "M-12", "name": "Ada Lovelace", "note": "card 0A1B2C3D4E of M-1",
+            "M-1": [{"birthday": "Ada Lovelace"}], "count": 3}  # fmt: skip
+    assert erasure.json(data) == {"member": "erased-abc", "other": "M-12", "name": None,
+                                  "note": "card [erased] of erased-abc", "erased-abc": [{"birthday": None}],
+                                  "count": 3}  # fmt: skip
+    assert erasure.mentions(data)
+    assert erasure.mentions("read 0A1B2C3D4E")
+    assert not erasure.mentions({"member": "M-12", "name": "Ada Lovelace"})  # another member's: left alone
