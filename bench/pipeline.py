@@ -7,19 +7,13 @@ tag in its zone with probability 0.85; one tag in ten is cross-read by the neigh
 one tag in a hundred is carried to a zone of another aisle, and in round six the items at the checkout leave through
 the exit. Reads go in 1,000-read micro-batches in time order. Timed: presence alone (``presence.step``), then
 ``Pipeline.process`` (presence, checkout, one ledger write per batch) on SQLite (a temp file) and on PostgreSQL (a
-fresh schema, dropped afterwards); generating the reads is not timed. Presence alone is timed again right before
-each database and ``ledger_ratio_<database>`` is the pipeline's reads/s over that figure (the goal: at least 1/3).
-The ceiling, in the same run: the rows the pipeline wrote (items, movements, events) written again into a fresh
-database by the driver alone, in as many transactions (executemany; and COPY on PostgreSQL), so
-``ceiling_ratio_<database>_<how>`` is the ratio the pipeline would reach if it cost only presence and those writes.
-Memory per tracked tag is traced apart with ``tracemalloc`` over a fresh presence state fed freshly made EPC strings.
-The last line is one JSON object.
+fresh schema, dropped afterwards); generating the reads is not timed. Memory per tracked tag is traced apart with
+``tracemalloc`` over a fresh presence state fed freshly made EPC strings. The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -31,11 +25,10 @@ import tracemalloc
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from silentgw.drivers.observations import Observation, TagRead
@@ -46,7 +39,6 @@ from silentgw.gateway.identity import encode_sgtin
 from silentgw.gateway.layout import apply_layout, zone_map
 from silentgw.gateway.pipeline import Pipeline
 from silentgw.gateway.store.database import connect, upgrade
-from silentgw.gateway.store.models import Base
 from silentgw.simulator.demo_store import DEMO_PRODUCTS, seed_catalog
 
 T0 = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
@@ -165,146 +157,40 @@ def through_presence(store: Settings, batches: list[Batch]) -> tuple[float, Coun
     return sum(len(b) for b, _ in batches) / took, kinds, len(state)
 
 
-def seeded(url: str) -> Engine:
-    """An engine on a fresh database at ``url``: the schema, the store's layout and the demo catalog."""
+def through_pipeline(url: str, batches: list[Batch]) -> tuple[float, Pipeline]:
+    """Reads per second through ``Pipeline.process`` on a fresh database at ``url``."""
+    store = settings(url)
     engine = connect(url)
-    upgrade(engine)
-    with Session(engine) as session, session.begin():
-        store = settings(url)
-        catalog = Catalog(session, site_id=store.site.id)
-        apply_layout(catalog, store)
-        seed_catalog(catalog, today=T0.date())
-    return engine
-
-
-WRITTEN = ("items", "stock_movements", "events")
-"""The tables a micro-batch's transitions add rows to (stock levels are a row per product and location)."""
-
-Written = dict[str, tuple[list[str], list[tuple[Any, ...]]]]
-
-
-@dataclass
-class Run:
-    """One database's run: reads per second, the pipeline (its counters), the rows it wrote, its transactions."""
-
-    rate: float
-    pipeline: Pipeline
-    rows: Written
-    transactions: int
-
-
-def through_pipeline(url: str, batches: list[Batch]) -> Run:
-    """Reads per second through ``Pipeline.process`` on a fresh database at ``url``, and what it wrote."""
-    engine = seeded(url)
     try:
-        pipeline = Pipeline(settings(url), engine)
-        transactions = 0
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            catalog = Catalog(session, site_id=store.site.id)
+            apply_layout(catalog, store)
+            seed_catalog(catalog, today=T0.date())
+        pipeline = Pipeline(store, engine)
         start = time.perf_counter()
         for batch, now in batches:
-            done = pipeline.process(batch, now)
-            transactions += bool(done.transitions)
+            pipeline.process(batch, now)
         took = time.perf_counter() - start
         levels = pipeline.ledger.levels()
         assert levels == pipeline.ledger.recount(), "the stock levels disagree with the ledger"
-        return Run(sum(len(b) for b, _ in batches) / took, pipeline, written(engine), transactions)
+        return sum(len(b) for b, _ in batches) / took, pipeline
     finally:
         engine.dispose()
 
 
-def written(engine: Engine) -> Written:
-    """The rows of the ``WRITTEN`` tables as the driver gives them (JSON as text), in the order they were written."""
-    out: Written = {}
-    pg = engine.dialect.name == "postgresql"
-    with engine.connect() as conn:
-        for name in WRITTEN:
-            table = Base.metadata.tables[name]
-            columns = [c.name for c in table.columns]
-            listed = ", ".join(f"{c}::text" if pg and isinstance(table.c[c].type, JSON) else c for c in columns)
-            rows = conn.exec_driver_sql(f"SELECT {listed} FROM {name} ORDER BY {columns[0]}").all()
-            out[name] = (columns, [tuple(row) for row in rows])
-    return out
-
-
-def raw_seconds(engine: Engine, rows: Written, transactions: int, *, copy: bool = False) -> float:
-    """Seconds the driver alone takes to write ``rows`` into the fresh database of ``engine`` in ``transactions``
-    transactions (each table's rows spread evenly, a movement no earlier than its item): executemany, or COPY.
-
-    The ceiling of the pipeline's writes: the same rows, indexes, constraints and commits, and no Python per row.
-    """
-    shares: dict[str, list[list[tuple[Any, ...]]]] = {}
-    for name, (_, found) in rows.items():
-        shares[name] = [[] for _ in range(transactions)]
-        for n, row in enumerate(found):
-            shares[name][n * transactions // len(found)].append(row)
-    items = rows["items"][1]
-    item_at = {row[0]: n * transactions // len(items) for n, row in enumerate(items)}
-    columns, movements = rows["stock_movements"]
-    at_item = columns.index("item_id")
-    shares["stock_movements"] = [[] for _ in range(transactions)]
-    for n, row in enumerate(movements):
-        shares["stock_movements"][max(n * transactions // len(movements), item_at.get(row[at_item], 0))].append(row)
-    mark = "?" if engine.dialect.name == "sqlite" else "%s"
-    raw = engine.raw_connection()
-    try:
-        cursor: Any = raw.cursor()
-        start = time.perf_counter()
-        for k in range(transactions):
-            for name in WRITTEN:
-                part, names = shares[name][k], ", ".join(rows[name][0])
-                if not part:
-                    continue
-                if copy:
-                    with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as out:
-                        for row in part:
-                            out.write_row(row)
-                else:
-                    values = ", ".join([mark] * len(rows[name][0]))
-                    cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({values})", part)
-            raw.commit()
-        return time.perf_counter() - start
-    finally:
-        raw.close()
-
-
-def on_sqlite(batches: list[Batch]) -> tuple[Run, dict[str, float]]:
-    """``through_pipeline`` on a fresh SQLite file; and the seconds its rows take by executemany alone."""
-    with tempfile.TemporaryDirectory(prefix="silentgw-bench-") as tmp:
-        run = through_pipeline(f"sqlite:///{Path(tmp) / 'bench.db'}", batches)
-        engine = seeded(f"sqlite:///{Path(tmp) / 'raw.db'}")
-        try:
-            return run, {"executemany": raw_seconds(engine, run.rows, run.transactions)}
-        finally:
-            engine.dispose()
-
-
-@contextlib.contextmanager
-def schema() -> Iterator[str]:
-    """The URL of a fresh PostgreSQL schema, dropped afterwards."""
-    name = f"bench_{uuid.uuid4().hex[:12]}"
+def on_postgresql(batches: list[Batch]) -> tuple[float, Pipeline]:
+    """``through_pipeline`` in a fresh PostgreSQL schema, dropped afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = connect(POSTGRES_URL)
     with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {name}"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{name}"
+        return through_pipeline(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}", batches)
     finally:
         with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {name} CASCADE"))
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
-
-
-def on_postgresql(batches: list[Batch]) -> tuple[Run, dict[str, float]]:
-    """``through_pipeline`` in a fresh PostgreSQL schema; the seconds its rows take by executemany, and by COPY."""
-    with schema() as url:
-        run = through_pipeline(url, batches)
-    raw: dict[str, float] = {}
-    for how in ("executemany", "copy"):
-        with schema() as url:
-            engine = seeded(url)
-            try:
-                raw[how] = raw_seconds(engine, run.rows, run.transactions, copy=how == "copy")
-            finally:
-                engine.dispose()
-    return run, raw
 
 
 def bytes_per_tag(store: Settings, tags: list[str], seed: int) -> float:
@@ -347,41 +233,21 @@ def main() -> None:
     tags = epcs(args.tags)
     batches = micro_batches(tags, args.reads, args.batch, args.seed)
     store = settings("sqlite://")
-    reads = sum(len(b) for b, _ in batches)
     print(f"{args.reads:,} reads over {args.tags:,} tags and {len(store.zones)} zones, micro-batches of {args.batch:,}")
     rate, kinds, tracked = through_presence(store, batches)
     print(f"presence: {rate:,.0f} reads/s on one core")
     print(f"transitions: {sum(kinds.values()):,} ({', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))})")
     print(f"tracked at the end: {tracked:,} tags")
-    figures: dict[str, Any] = {"presence_reads_per_s": round(rate)}
-    for name, run_on in (("sqlite", on_sqlite), ("postgresql", on_postgresql)):
-        # The machine may be shared: presence alone is timed again right before each database, and the ratio is
-        # taken against that figure, so a neighbour's load weighs on both sides of it.
-        alone = through_presence(store, batches)[0]
-        run, raw = run_on(batches)
-        _report(name, run.rate, run.pipeline)
-        figures |= _ratios(name, alone, run, reads, raw)
+    with tempfile.TemporaryDirectory(prefix="silentgw-bench-") as tmp:
+        sqlite_rate, sqlite_run = through_pipeline(f"sqlite:///{Path(tmp) / 'bench.db'}", batches)
+    _report("sqlite", sqlite_rate, sqlite_run)
+    pg_rate, pg_run = on_postgresql(batches)
+    _report("postgresql", pg_rate, pg_run)
     per_tag = bytes_per_tag(store, tags, args.seed)
     print(f"memory: {per_tag:,.0f} bytes per tracked tag (tracemalloc, EPC keys included)")
-    figures |= {"bytes_per_tag": round(per_tag), "transitions": sum(kinds.values())}
-    print(json.dumps(figures))
-
-
-def _ratios(name: str, alone: float, run: Run, reads: int, raw: dict[str, float]) -> dict[str, Any]:
-    """One database's figures: reads/s, the ratio to presence alone (``alone`` reads/s, timed just before), and the
-    ceiling ratio: if the pipeline cost only presence and the driver's writing of the same rows (``raw`` seconds)."""
-    ratio = run.rate / alone
-    out: dict[str, Any] = {f"{name}_reads_per_s": round(run.rate), f"ledger_ratio_{name}": round(ratio, 3),
-                           f"{name}_presence_reads_per_s": round(alone)}  # fmt: skip
-    print(f"{name}: {ratio:.3f} of presence alone ({alone:,.0f} reads/s, timed just before)")
-    rows = sum(len(found) for _, found in run.rows.values())
-    for how, seconds in raw.items():
-        ceiling = (reads / alone) / (reads / alone + seconds)
-        out[f"{name}_{how}_rows_per_s"] = round(rows / seconds)
-        out[f"ceiling_ratio_{name}_{how}"] = round(ceiling, 3)
-        print(f"{name}: the same {rows:,} rows in {run.transactions:,} transactions by {how} alone: {seconds:.2f} s, "
-              f"{rows / seconds:,.0f} rows/s; ceiling ratio {ceiling:.3f}")  # fmt: skip
-    return out
+    print(json.dumps({"presence_reads_per_s": round(rate), "sqlite_reads_per_s": round(sqlite_rate),
+                      "postgresql_reads_per_s": round(pg_rate), "bytes_per_tag": round(per_tag),
+                      "transitions": sum(kinds.values())}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ The rules add their own (``silentgw.restock.*``, ``silentgw.order.*``, ``silentg
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,20 +84,9 @@ class StoredEvent:
     data: Mapping[str, Any]
 
 
-_NAMESPACE = NAMESPACE.bytes
-_VERSION = 0x5000 << 64 | 0x8000 << 48  # version 5, RFC 4122 variant
-_CLEAR = ~(0xF000 << 64 | 0xC000 << 48)
-
-
 def event_id(type_: str, cause: str) -> str:
-    """The id of the event of ``type_`` caused by ``cause`` (a movement key, a sale id): the same cause, the same id.
-
-    ``uuid.uuid5(NAMESPACE, f"{type_}\\n{cause}")`` as text, computed without the ``UUID`` object (a quarter of the
-    time: the ledger makes one per movement and per level changed).
-    """
-    digest = hashlib.sha1(_NAMESPACE + f"{type_}\n{cause}".encode(), usedforsecurity=False).digest()
-    h = f"{int.from_bytes(digest[:16]) & _CLEAR | _VERSION:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """The id of the event of ``type_`` caused by ``cause`` (a movement key, a sale id): the same cause, the same id."""
+    return str(uuid.uuid5(NAMESPACE, f"{type_}\n{cause}"))
 
 
 def rfc3339(time: dt.datetime) -> str:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Connection, Engine, bindparam, case, func, select, update
 
 from silentgw.gateway import events
 from silentgw.gateway.events import Event
@@ -29,19 +29,9 @@ from silentgw.gateway.ledger import (
     identify,
     sold,
 )
-from silentgw.gateway.store import bulk, outbox
+from silentgw.gateway.store import outbox
 from silentgw.gateway.store.database import insert_or_skip
-from silentgw.gateway.store.models import (
-    Base,
-    Item,
-    ItemState,
-    Product,
-    StockLevel,
-    StockMovement,
-    UnknownEpc,
-    Zone,
-    utcnow,
-)
+from silentgw.gateway.store.models import Base, Item, ItemState, Product, StockLevel, StockMovement, UnknownEpc, Zone
 from silentgw.gateway.transitions import Transition
 
 __all__ = ["LedgerResult", "SqlStockLedger", "load_items", "settle", "write_decision"]
@@ -54,18 +44,6 @@ _movements = Base.metadata.tables[StockMovement.__tablename__]
 _levels = Base.metadata.tables[StockLevel.__tablename__]
 _unknown = Base.metadata.tables[UnknownEpc.__tablename__]
 _zones = Base.metadata.tables[Zone.__tablename__]
-
-# The lookups of a batch, each of many keys bound as one parameter (``bulk.one_of``), built once per dialect.
-_i, _p = _items.c, _products.c
-_ITEMS = bulk.per_dialect(lambda d: select(_i.key, _i.product_id, _i.state, _i.zone_id, _i.location_id,
-                                           _i.last_seen_at, _i.id).where(bulk.one_of(d, _i.key)))  # fmt: skip
-_IDS = bulk.per_dialect(lambda d: select(_i.key, _i.id).where(bulk.one_of(d, _i.key)))
-_TAGS = bulk.per_dialect(lambda d: select(_i.key, _i.epc, _i.zone_id).where(bulk.one_of(d, _i.key)))
-_PRODUCTS = bulk.per_dialect(lambda d: select(_p.gtin, _p.id).where(bulk.one_of(d, _p.gtin)))
-_GTINS = bulk.per_dialect(lambda d: select(_p.id, _p.gtin).where(bulk.one_of(d, _p.id)))
-_RECORDED = bulk.per_dialect(
-    lambda d: select(_movements.c.idempotency_key).where(bulk.one_of(d, _movements.c.idempotency_key))
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +79,13 @@ class SqlStockLedger:
         identities = identify((t.epc for t in transitions), prefixes=self.prefixes)
         tags = [e for e in identities.values() if isinstance(e, Epc)]
         with self.engine.begin() as conn:
-            items, ids = _load(conn, {e.key for e in tags})
+            items = load_items(conn, {e.key for e in tags})
             # Products are looked up only for tags not yet items: in a steady store, none.
             gtins = {e.gtin for e in tags if e.gtin is not None and e.key not in items}
             catalog: dict[str, int] = {}
             if gtins:
-                catalog = {gtin: pid for gtin, pid in conn.execute(_PRODUCTS[conn.dialect.name],
-                                                                   bulk.listed(gtins))}  # fmt: skip
+                rows = conn.execute(select(_products.c.gtin, _products.c.id).where(_products.c.gtin.in_(gtins)))
+                catalog = {gtin: pid for gtin, pid in rows}
             keys = {hex_: e.key for hex_, e in identities.items() if isinstance(e, Epc)}
 
             def make(skip: frozenset[str]) -> Decision:
@@ -116,15 +94,15 @@ class SqlStockLedger:
                     kept, identities=identities, items=items, zones=zones, catalog=catalog, commission=self.commission
                 )
 
-            return write_decision(conn, settle(conn, make), extra=extra, ids=ids)
+            return write_decision(conn, settle(conn, make), extra=extra)
 
     def sell(self, keys: Iterable[str], *, sale_id: str, time: dt.datetime) -> LedgerResult:
         """Record the sale ``sale_id`` of the items with these GS1 keys (a retried sale records nothing more)."""
         with self.engine.begin() as conn:
-            items, ids = _load(conn, set(keys))
+            items = load_items(conn, set(keys))
             return write_decision(
                 conn, settle(conn, lambda skip: sold([v for v in items.values() if v.key not in skip], sale_id,
-                                                       time=time)), ids=ids
+                                                       time=time))
             )  # fmt: skip
 
     def levels(self) -> dict[tuple[int, str], int]:
@@ -171,7 +149,8 @@ def settle(conn: Connection, make: Callable[[frozenset[str]], Decision]) -> Deci
     if not decision.movements:
         return decision
     wanted = [m.key for m in decision.movements]
-    recorded = set(conn.execute(_RECORDED[conn.dialect.name], bulk.listed(wanted)).scalars())
+    k = _movements.c.idempotency_key
+    recorded = set(conn.execute(select(k).where(k.in_(wanted))).scalars())
     if not recorded:
         return decision
     skip = frozenset(m.item for m in decision.movements if m.key in recorded)
@@ -181,88 +160,61 @@ def settle(conn: Connection, make: Callable[[frozenset[str]], Decision]) -> Deci
 
 def load_items(conn: Connection, keys: set[str]) -> dict[str, ItemView]:
     """The stored items with these keys, in one query."""
-    return _load(conn, keys)[0]
-
-
-def _load(conn: Connection, keys: set[str]) -> tuple[dict[str, ItemView], dict[str, int]]:
-    """The stored items with these keys, and their ids, in one query."""
     if not keys:
-        return {}, {}
-    views: dict[str, ItemView] = {}
-    ids: dict[str, int] = {}
-    for key, product, state, zone, location, last, iid in conn.execute(_ITEMS[conn.dialect.name],
-                                                                       bulk.listed(keys)):  # fmt: skip
-        views[key] = ItemView(key, product, ItemState(state).value, zone, location, last)
-        ids[key] = iid
-    return views, ids
+        return {}
+    i = _items.c
+    query = select(i.key, i.product_id, i.state, i.zone_id, i.location_id, i.last_seen_at).where(i.key.in_(keys))
+    return {
+        key: ItemView(key, product, ItemState(state).value, zone, location, last)
+        for key, product, state, zone, location, last in conn.execute(query)
+    }
 
 
-def write_decision(
-    conn: Connection, decision: Decision, *, extra: Sequence[Event] = (), ids: Mapping[str, int] | None = None
-) -> LedgerResult:
+def write_decision(conn: Connection, decision: Decision, *, extra: Sequence[Event] = ()) -> LedgerResult:
     """Write a decision: items, then movements (each at most once), then the levels of the movements inserted, then
     their events (one per movement, one per level changed) and ``extra`` to the outbox, all in ``conn``'s
-    transaction. ``ids`` are item ids already known (loaded with the items), so they are not looked up again.
-
-    Each table takes the batch's rows in one statement (``store.bulk``): a micro-batch costs a few round trips,
-    whatever its size.
-    """
-    known = _write_items(conn, decision, dict(ids or {}))
+    transaction."""
+    ids = _write_items(conn, decision)
     inserted: tuple[Movement, ...] = ()
-    levels: dict[tuple[int, str], int] = {}
     # One movement per key: a batch holding the same cause twice must not count it twice.
     movements = tuple({m.key: m for m in decision.movements}.values())
     if movements:
-        now = utcnow()
-        rows = [(m.key, m.time, now, m.product, known.get(m.item), m.from_location, m.to_location, m.quantity,
-                 m.reason) for m in movements]  # fmt: skip
-        done = {key for (key,) in bulk.insert(conn, _movements, _MOVEMENT_COLUMNS, rows, conflict=["idempotency_key"],
-                                              returning=["idempotency_key"])}  # fmt: skip
+        rows = [
+            {
+                "idempotency_key": m.key, "occurred_at": m.time, "product_id": m.product, "item_id": ids.get(m.item),
+                "from_location_id": m.from_location, "to_location_id": m.to_location, "quantity": m.quantity,
+                "reason": m.reason,
+            }
+            for m in movements
+        ]  # fmt: skip
+        stmt = insert_or_skip(conn, _movements).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        done = {key for (key,) in conn.execute(stmt.returning(_movements.c.idempotency_key), rows)}
         inserted = tuple(m for m in movements if m.key in done)
-        levels = _move_levels(conn, inserted)
+        _move_levels(conn, inserted)
     _write_unknown(conn, decision.unknown)
-    outbox.append(conn, [*_events_of(conn, inserted, decision, levels), *extra])
+    outbox.append(conn, [*_events_of(conn, inserted, decision), *extra])
     return LedgerResult(inserted, len(decision.items), len(decision.unknown))
 
 
-_MOVEMENT_COLUMNS = ("idempotency_key", "occurred_at", "recorded_at", "product_id", "item_id", "from_location_id",
-                     "to_location_id", "quantity", "reason")  # fmt: skip
-_ITEM_COLUMNS = ("key", "epc", "scheme", "product_id", "serial", "state", "zone_id", "location_id", "first_seen_at",
-                 "last_seen_at")  # fmt: skip
-_ITEM_CHANGES = ("key", "state", "zone_id", "location_id", "epc", "scheme", "last_seen_at")
-_ITEM_SET = {
-    "state": "batch.state",
-    "zone_id": "batch.zone_id",
-    "location_id": "batch.location_id",
-    # A sale or count carries no tag data and no sighting: keep what was read last.
-    "epc": "coalesce(batch.epc, items.epc)",
-    "scheme": "coalesce(batch.scheme, items.scheme)",
-    "last_seen_at": "coalesce(batch.last_seen_at, items.last_seen_at)",
-}
-_LEVEL_COLUMNS = ("product_id", "location_id", "quantity")
-_LEVEL_KEY = ("product_id", "location_id")
-
-
-def _events_of(
-    conn: Connection, movements: Sequence[Movement], decision: Decision, levels: Mapping[tuple[int, str], int]
-) -> list[Event]:
-    """An event per movement (the item's EPC, GTIN and zone as written) and per level it changed (``levels``: the
-    new level, and the net change).
+def _events_of(conn: Connection, movements: Sequence[Movement], decision: Decision) -> list[Event]:
+    """An event per movement (the item's EPC, GTIN and zone as written) and per level it changed (the new level and
+    the net change).
 
     What the decision wrote (the EPC read, the zone) is taken from it; only items it carries no tag data for (a sale,
     a count) are looked up, and the GTINs of the few products involved.
     """
     if not movements:
         return []
+    i, p, lv = _items.c, _products.c, _levels.c
     tags: dict[str, tuple[str | None, str | None]] = {
         c.view.key: (c.epc, c.view.zone) for c in decision.items if c.epc is not None
     }
     unread = {m.item for m in movements} - tags.keys()
     if unread:
-        tags.update({key: (epc, zone) for key, epc, zone in conn.execute(_TAGS[conn.dialect.name],
-                                                                          bulk.listed(unread))})  # fmt: skip
+        tags.update({key: (epc, zone) for key, epc, zone in conn.execute(
+            select(i.key, i.epc, i.zone_id).where(i.key.in_(unread)))})  # fmt: skip
     products = {m.product for m in movements}
-    gtins = {pid: gtin for pid, gtin in conn.execute(_GTINS[conn.dialect.name], bulk.listed(products))}
+    gtins = {pid: gtin for pid, gtin in conn.execute(select(p.id, p.gtin).where(p.id.in_(products)))}
     found: list[Event] = []
     first: dict[tuple[int, str], Movement] = {}
     change: Counter[tuple[int, str]] = Counter()
@@ -275,56 +227,91 @@ def _events_of(
             if location is not None:
                 first.setdefault((m.product, location), m)
                 change[(m.product, location)] += sign * m.quantity
+    query = select(lv.product_id, lv.location_id, lv.quantity).where(
+        lv.product_id.in_(products), lv.location_id.in_({loc for _, loc in first})
+    )
     last = max(m.time for m in movements)
-    for (pid, location), cause in first.items():
-        quantity = levels.get((pid, location))
-        if quantity is not None:  # no row: stock came and went in the batch where none was before
+    for pid, location, quantity in conn.execute(query):
+        cause = first.get((pid, location))
+        if cause is not None:
+            net = change[(pid, location)]
             found.append(events.stock_changed(f"{cause.key}@{location}", gtin=gtins[pid], location=location,
-                                              quantity=quantity, change=change[(pid, location)],
-                                              time=last))  # fmt: skip
+                                              quantity=quantity, change=net, time=last))  # fmt: skip
     return found
 
 
-def _write_items(conn: Connection, decision: Decision, ids: dict[str, int]) -> dict[str, int]:
-    """Insert new items and update the others; the ids of the items that movements refer to (``ids``: known)."""
+def _write_items(conn: Connection, decision: Decision) -> dict[str, int]:
+    """Insert new items and update the others; the ids of the items that movements refer to."""
     new = [c for c in decision.items if c.new]
+    ids: dict[str, int] = {}
     if new:
-        rows = [(c.view.key, c.epc, c.scheme, c.view.product, c.serial, c.view.state, c.view.zone, c.view.location,
-                 c.first_seen, c.view.last_seen or c.first_seen) for c in new]  # fmt: skip
-        ids.update({key: iid for iid, key in bulk.insert(conn, _items, _ITEM_COLUMNS, rows, conflict=["key"],
-                                                          returning=["id", "key"])})  # fmt: skip
+        rows = [
+            {
+                "key": c.view.key, "epc": c.epc, "scheme": c.scheme, "product_id": c.view.product, "serial": c.serial,
+                "state": ItemState(c.view.state), "zone_id": c.view.zone, "location_id": c.view.location,
+                "first_seen_at": c.first_seen, "last_seen_at": c.view.last_seen or c.first_seen,
+            }
+            for c in new
+        ]  # fmt: skip
+        stmt = insert_or_skip(conn, _items).on_conflict_do_nothing(index_elements=["key"])
+        ids.update({key: iid for iid, key in conn.execute(stmt.returning(_items.c.id, _items.c.key), rows)})
     old = [c for c in decision.items if not c.new]
     if old:
-        changes = [(c.view.key, c.view.state, c.view.zone, c.view.location, c.epc, c.scheme, c.view.last_seen)
-                   for c in old]  # fmt: skip
-        bulk.update(conn, _items, _ITEM_CHANGES, changes, key=["key"], set_=_ITEM_SET)
+        i = _items.c
+        stmt = (
+            update(_items)
+            .where(i.key == bindparam("b_key"))
+            .values(
+                state=bindparam("b_state"),
+                zone_id=bindparam("b_zone"),
+                location_id=bindparam("b_location"),
+                # A sale or count carries no tag data and no sighting: keep what was read last.
+                epc=func.coalesce(bindparam("b_epc", type_=i.epc.type), i.epc),
+                scheme=func.coalesce(bindparam("b_scheme", type_=i.scheme.type), i.scheme),
+                last_seen_at=func.coalesce(bindparam("b_seen", type_=i.last_seen_at.type), i.last_seen_at),
+            )
+        )
+        conn.execute(
+            stmt,
+            [
+                {"b_key": c.view.key, "b_state": ItemState(c.view.state), "b_zone": c.view.zone,
+                 "b_location": c.view.location, "b_epc": c.epc, "b_scheme": c.scheme, "b_seen": c.view.last_seen}
+                for c in old
+            ],
+        )  # fmt: skip
     wanted = {m.item for m in decision.movements} - set(ids)
     if wanted:
-        ids.update({key: iid for key, iid in conn.execute(_IDS[conn.dialect.name], bulk.listed(wanted))})
+        found = conn.execute(select(_items.c.key, _items.c.id).where(_items.c.key.in_(wanted)))
+        ids.update({key: iid for key, iid in found})
     return ids
 
 
-def _move_levels(conn: Connection, movements: Iterable[Movement]) -> dict[tuple[int, str], int]:
-    """Add the movements' deltas to the stock levels; summed first, so a batch's in-and-out never dips below zero.
-    The levels after, of every (product, location) the movements touched that has a row."""
+def _move_levels(conn: Connection, movements: Iterable[Movement]) -> None:
+    """Add the movements' deltas to the stock levels; summed first, so a batch's in-and-out never dips below zero."""
     deltas: Counter[tuple[int, str]] = Counter()
     for m in movements:
         if m.to_location is not None:
             deltas[(m.product, m.to_location)] += m.quantity
         if m.from_location is not None:
             deltas[(m.product, m.from_location)] -= m.quantity
-    more = [(p, loc, n) for (p, loc), n in sorted(deltas.items()) if n > 0]
-    found = bulk.insert(conn, _levels, _LEVEL_COLUMNS, more, conflict=_LEVEL_KEY,
-                        set_={"quantity": "stock_levels.quantity + excluded.quantity"},
-                        returning=_LEVEL_COLUMNS)  # fmt: skip
-    # A plain UPDATE for the rest: an upsert's proposed row (a negative quantity) would fail the CHECK before the
-    # conflict. Stock only leaves a location a movement put it in, so the row exists; the CHECK guards against the
-    # rest. A net change of nought updates nothing but returns the level, for its event.
-    less = [(p, loc, n) for (p, loc), n in sorted(deltas.items()) if n <= 0]
-    found += bulk.update(conn, _levels, _LEVEL_COLUMNS, less, key=_LEVEL_KEY,
-                         set_={"quantity": "stock_levels.quantity + batch.quantity"},
-                         returning=_LEVEL_COLUMNS)  # fmt: skip
-    return {(pid, loc): qty for pid, loc, qty in found}
+    more = [{"product_id": p, "location_id": loc, "quantity": n} for (p, loc), n in sorted(deltas.items()) if n > 0]
+    if more:
+        stmt = insert_or_skip(conn, _levels)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["product_id", "location_id"], set_={"quantity": _levels.c.quantity + stmt.excluded.quantity}
+        )
+        conn.execute(stmt, more)
+    less = [{"b_product": p, "b_location": loc, "b_delta": n} for (p, loc), n in sorted(deltas.items()) if n < 0]
+    if less:
+        # A plain UPDATE: an upsert's proposed row (a negative quantity) would fail the CHECK before the conflict.
+        # Stock only leaves a location a movement put it in, so the row exists; the CHECK guards against the rest.
+        c = _levels.c
+        stmt = (
+            update(_levels)
+            .where(c.product_id == bindparam("b_product"), c.location_id == bindparam("b_location"))
+            .values(quantity=c.quantity + bindparam("b_delta"))
+        )
+        conn.execute(stmt, less)
 
 
 def _write_unknown(conn: Connection, unknown: Sequence[UnknownSighting]) -> None:

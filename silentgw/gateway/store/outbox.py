@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, func, select, text
 
 from silentgw.gateway.events import Event, StoredEvent
-from silentgw.gateway.store import bulk
 from silentgw.gateway.store.database import insert_or_skip
 from silentgw.gateway.store.models import Base, OutboxCursor, utcnow
 from silentgw.gateway.store.models import Event as EventRow
@@ -35,11 +34,12 @@ def append(conn: Connection, events: Sequence[Event]) -> int:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK})
     now = utcnow()
-    rows = [(e.id, e.type, e.subject, e.time, dict(e.data), now) for e in {e.id: e for e in events}.values()]
-    return len(bulk.insert(conn, _events, _COLUMNS, rows, conflict=["id"], returning=["seq"]))
-
-
-_COLUMNS = ("id", "type", "subject", "time", "data", "recorded_at")
+    rows = [
+        {"id": e.id, "type": e.type, "subject": e.subject, "time": e.time, "data": dict(e.data), "recorded_at": now}
+        for e in {e.id: e for e in events}.values()
+    ]
+    stmt = insert_or_skip(conn, _events).on_conflict_do_nothing(index_elements=["id"])
+    return len(conn.execute(stmt.returning(_events.c.seq), rows).all())
 
 
 def read(conn: Connection, after: int, *, limit: int = 500) -> list[StoredEvent]:

@@ -12,11 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from silentgw.gateway import events
 from silentgw.gateway.identity import decode, encode_sgtin, encode_sscc
 from silentgw.gateway.ledger import ZoneInfo, idempotency_key
 from silentgw.gateway.store.ledger import SqlStockLedger
-from silentgw.gateway.store.models import Event as EventRow
 from silentgw.gateway.store.models import (
     Item,
     ItemState,
@@ -171,75 +169,6 @@ def test_unknown_epcs_are_listed_once_per_tag(engine: Engine) -> None:
     }
     assert ledger.levels() == {}
     assert movement_count(engine) == 0
-
-
-def rows(engine: Engine) -> dict[str, int]:
-    """How many rows each table a batch writes holds."""
-    with engine.connect() as conn:
-        return {t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                for t in (Item, StockMovement, StockLevel, EventRow)}  # fmt: skip
-
-
-def stock_events(engine: Engine) -> list[dict[str, object]]:
-    with engine.connect() as conn:
-        query = select(EventRow.data).where(EventRow.type == events.STOCK_CHANGED).order_by(EventRow.seq)
-        return [dict(data) for data in conn.execute(query).scalars()]
-
-
-def test_many_items_of_one_product_in_one_batch_count_each_once(engine: Engine) -> None:
-    # More rows than one statement of SQLite takes (1,000): the batch is written in pieces, in one transaction.
-    ledger, zones, (mug, cup) = seed(engine)
-    mugs = [Arrived(epc(n), "shelf-a", at(0)) for n in range(1, 1_201)]
-    result = ledger.apply([*mugs, Arrived(epc(1, 1), "rack", at(0)), Arrived(epc(2, 1), "rack", at(0))], zones)
-    assert len(result.movements) == 1_202
-    assert ledger.levels() == ledger.recount() == {(mug, "floor"): 1_200, (cup, "backroom"): 2}
-    assert rows(engine) == {"items": 1_202, "stock_movements": 1_202, "stock_levels": 2, "events": 1_204}
-    gtins = {data["gtin"]: data for data in stock_events(engine)}
-    assert (gtins[GTINS[0]]["quantity"], gtins[GTINS[0]]["change"]) == (1_200, 1_200)
-    assert (gtins[GTINS[1]]["quantity"], gtins[GTINS[1]]["change"]) == (2, 2)
-    with Session(engine) as session:
-        item = session.scalars(select(Item).where(Item.key == key(epc(1_200)))).one()
-        assert (item.state, item.zone_id, item.location_id, item.first_seen_at, item.last_seen_at) == (
-            ItemState.IN_STOCK, "shelf-a", "floor", at(0), at(0))  # fmt: skip
-        moved = session.scalars(select(StockMovement).where(StockMovement.item_id == item.id)).one()
-        assert (moved.reason, moved.to_location_id, moved.occurred_at) == ("commissioned", "floor", at(0))
-    if engine.dialect.name == "sqlite":  # stored as SQLAlchemy stores it, so SQL compares times as it did
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT max(last_seen_at) FROM items").scalar() == "2026-11-24 09:00:00.000000"
-
-    before = rows(engine)
-    assert ledger.apply([*mugs, Departed(epc(1_200), "shelf-a", at(1))], zones).movements[0].reason == "missing"
-    assert ledger.apply(mugs, zones).movements == ()  # a replay writes nothing twice
-    after = rows(engine)
-    assert after == before | {"stock_movements": 1_203, "events": 1_206}  # the departure: a movement, two events
-    assert ledger.levels() == ledger.recount() == {(mug, "floor"): 1_199, (cup, "backroom"): 2}
-
-
-def test_a_batch_that_repeats_an_epc_moves_it_once_per_cause(engine: Engine) -> None:
-    ledger, zones, (mug, _) = seed(engine)
-    one, two = epc(1), epc(2)
-    batch: list[Transition] = [
-        Arrived(one, "recv", at(0)), Arrived(one, "recv", at(0)),  # the same cause twice
-        Moved(one, "recv", "shelf-a", at(1)), Arrived(two, "shelf-a", at(1)), Moved(two, "shelf-a", "shelf-b", at(2)),
-    ]  # fmt: skip
-    result = ledger.apply(batch, zones)
-    assert [(m.item, m.reason) for m in result.movements] == [
-        (key(one), "received"), (key(one), "moved"), (key(two), "commissioned")]  # fmt: skip
-    assert ledger.levels() == ledger.recount() == {(mug, "floor"): 2}
-    with engine.connect() as conn:
-        zone = dict(conn.execute(select(Item.key, Item.zone_id)).all())
-    assert zone == {key(one): "shelf-a", key(two): "shelf-b"}
-    # backroom: in and out within the batch, where no stock stood before: no level, no event for it
-    assert [(d["location"], d["quantity"], d["change"]) for d in stock_events(engine)] == [("floor", 2, 2)]
-
-
-def test_stock_in_and_out_of_a_location_in_one_batch_reports_its_level_unchanged(engine: Engine) -> None:
-    ledger, zones, (mug, _) = seed(engine)
-    ledger.apply([Arrived(epc(1), "shelf-a", at(0))], zones)
-    ledger.apply([Moved(epc(1), "shelf-a", "rack", at(1)), Moved(epc(1), "rack", "shelf-b", at(2))], zones)
-    assert ledger.levels() == {(mug, "floor"): 1}
-    changed = [(d["location"], d["quantity"], d["change"]) for d in stock_events(engine)]
-    assert changed == [("floor", 1, 1), ("floor", 1, 0)]  # none for the backroom: it never held a mug
 
 
 # Property: any sequence of transitions and sales, replayed at random, keeps the ledger's promises.
